@@ -1,0 +1,98 @@
+// Public option and result types of the engine. Everything the CLI, eval and bench pass in or read out.
+
+/** Prefill token reduction (lightvlm-spec.md §3, §6). `keep` is the FINAL fraction of image tokens kept. */
+export interface PrefillAcceleration {
+  method: string;                     // none | lightvlm | random | fastv | pdrop | visionzip | fastervlm | fourier
+  keep?: number;                      // final kept fraction in (0, 1]
+  stages?: { layer: number; keep: number }[]; // explicit schedule (cumulative keeps), overrides `keep`
+  mergeMode?: 'recycle' | 'single_tail' | 'drop';
+  seed?: number;                      // for `random`
+}
+
+/** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */
+export interface DecodeAcceleration {
+  method: string;                     // none | lightvlm | streamingllm | h2o | snapkv
+  budget?: number;                    // entries per layer (generated entries for lightvlm's component B)
+  window?: number;                    // recent window W
+  sinks?: number;                     // attention sinks n_sink
+  every?: number;                     // eviction period Δ
+  pruneStaleImage?: boolean;          // component A; default on whenever prefill merging is on
+}
+
+export interface Acceleration {
+  prefill?: PrefillAcceleration;
+  decode?: DecodeAcceleration;
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;              // default 64
+  minNewTokens?: number;              // EOS suppressed until this many tokens (transformers' min_new_tokens)
+  temperature?: number;               // 0 or undefined: greedy
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  stopStrings?: string[];
+  acceleration?: Acceleration;
+}
+
+export interface GenerateStats {
+  promptTokens: number;               // T, before any reduction
+  imageTokens: number;                // N
+  keptImageTokens: number;            // image tokens left after the last prefill stage
+  imageTokensPerLayer: number[];      // image tokens each LM layer processed in prefill
+  visionMs: number;                   // image preprocessing + vision tower + projector
+  prefillMs: number;                  // LM prefill (all stages, merges, LM head of the last token)
+  ttftMs: number;                     // vision + prefill: time to the first generated token
+  decodeTokens: number;
+  decodeMs: number;
+  decodeTokensPerSecond: number;
+  totalMs: number;
+  peakRssMb: number;
+  cacheEntriesPerLayer: number[];     // KV entries per layer at the end
+  cacheBytes: number;                 // bytes held by the KV cache at the end
+}
+
+export interface GenerateResult {
+  text: string;
+  tokenIds: number[];
+  stats: GenerateStats;
+}
+
+/** An image after preprocessing and the vision tower: reusable across questions and methods. */
+export interface PreparedImage {
+  readonly kind: 'prepared-image';
+  readonly imageTokens: number;       // LM image tokens this image expands to
+  readonly visionMs: number;          // time spent decoding, preprocessing and encoding it
+}
+
+export interface VLMInput {
+  image: string | Uint8Array | PreparedImage; // file path, encoded bytes, or prepareImage()'s result
+  prompt: string;                              // the user's question (the chat template is applied)
+}
+
+/** Streaming: an async iterator of text pieces; `result` resolves when generation ends. */
+export interface TextStream extends AsyncIterable<string> {
+  readonly result: Promise<GenerateResult>;
+}
+
+export interface ModelInfo {
+  modelType: string;                  // llava | internvl | qwen2_vl
+  layers: number;                     // LM decoder layers L
+  hiddenSize: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  vocabSize: number;
+  maxPositions: number;
+  lmParams: number;                   // LM parameters (for GFLOP estimates)
+  visionParams: number;
+}
+
+export interface VLM {
+  readonly info: ModelInfo;
+  prepareImage(image: string | Uint8Array): Promise<PreparedImage>;
+  generate(input: VLMInput, opts?: GenerateOptions): Promise<GenerateResult>;
+  stream(input: VLMInput, opts?: GenerateOptions): TextStream;
+  dispose(): Promise<void>;
+}
