@@ -1,0 +1,143 @@
+// `lightvlm eval`: accuracy of several methods on a VQA folder, with retention against `none`.
+import { setDefaultThreads } from '../runtime/ort.js';
+import { LightVLMError } from '../errors.js';
+import { loadDataset } from '../eval/dataset.js';
+import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval } from '../eval/run.js';
+import { renderTable } from '../report/table.js';
+import { lineChart } from '../report/svg.js';
+import { comboLabel, expandCombos } from './specs.js';
+import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
+
+export const EVAL_HELP = `Usage: lightvlm eval --model DIR --dataset DIR [options]
+
+Scores methods on a VQA folder by exact match and reports accuracy, accuracy per kind, and
+retention = accuracy / accuracy of the unreduced model ('none') on the same questions.
+
+  --model DIR            Hugging Face model folder (config.json, *.safetensors, tokenizer files)
+  --dataset DIR          folder with questions.jsonl (one JSON object per line: id, image,
+                         question, answer [string or list], optional kind) and the images it
+                         names, relative to the folder; a .jsonl file path also works
+  --limit N              score only the first N valid questions
+  --method NAME[:KEEP]   repeatable; prefill method and final kept fraction of image tokens.
+                         NAME: none lightvlm random fastv pdrop visionzip fastervlm fourier.
+                         'none' is added first when missing (retention needs it). Default: none
+  --keep F               repeatable; crossed with every --method given without :KEEP, so
+                         --method lightvlm --method fastv --keep 0.1 --keep 0.35 runs 4 settings
+  --kv NAME[:BUDGET]     repeatable; decode KV-cache policy: none lightvlm streamingllm h2o snapkv.
+                         Every --method is paired with every --kv; without --kv the engine default
+  --max-new-tokens N     answer length limit (default 16)
+  --prompt-suffix TEXT   appended to every question (default: "\\nAnswer the question using a
+                         single word or phrase."; pass '' for none)
+  --threads N            ONNX Runtime intra-op threads (default: all cores)
+  --json FILE            write { model, dataset, questions, skipped, methods, answers } as JSON
+  --chart FILE.svg       write a chart of accuracy vs kept image-token fraction, a line per method
+  --markdown             print the table as markdown
+  -h, --help             show this text
+
+Scoring: the first line of the answer, NFKC, lower case, "answer:" prefix, punctuation and the
+articles a/an/the removed, number words zero..twenty read as digits, whitespace collapsed; then exact
+match against any gold answer. Each image goes through the vision encoder once, shared by all
+questions and methods on it. Bad rows (invalid JSON, missing fields, missing or unreadable image)
+are reported with their line number, skipped and counted. Ctrl-C prints what has been scored so far.
+Exit codes: 0 done, 2 bad input, 130 interrupted.
+`;
+
+const FLAGS = {
+  model: { type: 'string' },
+  dataset: { type: 'string' },
+  limit: { type: 'string' },
+  method: { type: 'string', multiple: true },
+  keep: { type: 'string', multiple: true },
+  kv: { type: 'string', multiple: true },
+  'max-new-tokens': { type: 'string' },
+  'prompt-suffix': { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'string' },
+  chart: { type: 'string' },
+  markdown: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+
+export function evalTable(report: EvalReport, markdown: boolean): string {
+  const kinds = [...new Set(report.methods.flatMap((m) => Object.keys(m.byKind)))].sort();
+  const headers = ['method', 'kept', 'n', 'accuracy', 'retention', ...kinds];
+  const rows = report.methods.map((m) => [m.label, m.keptFraction, m.answered, pct(m.accuracy), pct(m.retention), ...kinds.map((k) => pct(m.byKind[k] ?? null))]);
+  const align = headers.map((_, i) => (i === 0 ? 'left' : 'right') as 'left' | 'right');
+  return renderTable(headers, rows, { format: markdown ? 'markdown' : 'text', align });
+}
+
+/** Accuracy vs achieved kept fraction, one line per method name (and KV policy): a keep sweep reads as a curve. */
+export function evalChart(report: EvalReport, title: string): string {
+  const series = new Map<string, { x: number; y: number }[]>();
+  for (const m of report.methods) {
+    const name = m.kv === null ? m.method : `${m.method} kv=${m.kv}`;
+    const pts = series.get(name) ?? [];
+    pts.push({ x: m.keptFraction, y: m.accuracy });
+    series.set(name, pts);
+  }
+  return lineChart({
+    title,
+    xLabel: 'kept image-token fraction',
+    yLabel: 'accuracy',
+    series: [...series].map(([name, points]) => ({ name, points })),
+    yDomain: [0, 1],
+  });
+}
+
+export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promise<number> {
+  const io = resolveIo(deps.io);
+  return runCommand(io, 'eval', async () => {
+    const v = parseFlags(argv, FLAGS, 'eval');
+    if (v.help) { io.stdout.write(EVAL_HELP); return 0; }
+    const model = requireDir(v.model, '--model', 'the Hugging Face model folder to evaluate');
+    if (v.dataset === undefined) throw new LightVLMError('--dataset is required: a folder holding questions.jsonl and its images (e.g. datasets/synth-vqa).');
+    const limit = positiveInt(v.limit, '--limit', Infinity);
+    const maxNewTokens = positiveInt(v['max-new-tokens'], '--max-new-tokens', 16);
+    const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
+    const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true);
+    checkOutputPath(v.json, '--json');
+    checkOutputPath(v.chart, '--chart', '.svg');
+
+    const ds = loadDataset(v.dataset, limit);
+    for (const b of ds.bad) io.stderr.write(`${ds.file}:${b.line}: ${b.reason}; row skipped\n`);
+    if (ds.questions.length === 0) throw new LightVLMError(`${ds.file} has no usable questions${ds.bad.length ? ` (${ds.bad.length} bad rows, listed above)` : ''}.`);
+    if (added && (v.method ?? []).length > 0) io.stderr.write(`note: added '${comboLabel(combos[0]!)}' as the baseline: retention is accuracy / accuracy of the unreduced model\n`);
+    io.stderr.write(`eval: ${ds.questions.length} questions × ${combos.length} settings (${combos.map(comboLabel).join(', ')})\n`);
+
+    if (threads !== undefined) setDefaultThreads(threads);
+    const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model);
+    const interrupt = catchInterrupt(io);
+    const progress = new Progress(io, ds.questions.length * combos.length, 'answers');
+    let outcome;
+    try {
+      const correct = new Map<string, [number, number]>();
+      outcome = await runEval(vlm, ds.questions, {
+        combos,
+        maxNewTokens,
+        promptSuffix: v['prompt-suffix'] ?? DEFAULT_PROMPT_SUFFIX,
+        signal: interrupt.signal,
+        onAnswer: (a, done) => {
+          const c = correct.get(a.label) ?? [0, 0];
+          c[0] += a.correct ? 1 : 0;
+          c[1]++;
+          correct.set(a.label, c);
+          progress.update(done, [...correct].map(([k, [ok, n]]) => `${k} ${pct(ok / n)}`).join(', '));
+        },
+        onSkip: (row) => progress.log(`${ds.file}:${row.line}: ${row.reason}; row skipped`),
+      });
+    } finally {
+      progress.stop();
+      interrupt.dispose();
+      await vlm.dispose();
+    }
+
+    const report = buildEvalReport(model, ds.dir, combos, ds.bad, outcome);
+    io.stdout.write(evalTable(report, v.markdown ?? false));
+    io.stdout.write(`\n${report.questions} questions scored, ${report.skipped} rows skipped${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
+    if (v.json !== undefined) writeOutput(v.json, JSON.stringify(report, null, 2) + '\n', io, 'per-question answers');
+    if (v.chart !== undefined) writeOutput(v.chart, evalChart(report, `Accuracy vs kept image tokens (${report.questions} questions)`), io, 'the chart');
+    return outcome.interrupted ? 130 : 0;
+  });
+}

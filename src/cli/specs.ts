@@ -1,0 +1,109 @@
+// Command-line method specs shared by `run`, `eval` and `bench`:
+//   --method NAME[:KEEP]   prefill token reduction, KEEP = final kept fraction of image tokens in (0, 1]
+//   --kv NAME[:BUDGET]     decode-time KV-cache compression, BUDGET = entries per layer (positive integer)
+//   --keep F               (repeatable) crossed with every --method that has no explicit KEEP, so
+//                          `--method lightvlm --method fastv --keep 0.1 --keep 0.35` is a 2×2 sweep.
+// Combinations are methods × kv values; without --kv the engine's default decode policy applies.
+import type { Acceleration, DecodeAcceleration } from '../engine/types.js';
+import { LightVLMError } from '../errors.js';
+
+export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'visionzip', 'fastervlm', 'fourier'] as const;
+export const KV_METHODS = ['none', 'lightvlm', 'streamingllm', 'h2o', 'snapkv'] as const;
+
+export interface MethodSpec {
+  method: string;
+  keep?: number; // undefined: the engine's default keep for that method (or 1 for `none`)
+}
+
+/** One measured configuration: a prefill method and an optional decode policy. */
+export interface Combo {
+  prefill: MethodSpec;
+  kv?: DecodeAcceleration; // undefined: engine default
+}
+
+const parseFraction = (raw: string, what: string): number => {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0 || v > 1) {
+    throw new LightVLMError(`${what}: keep must be a fraction in (0, 1], e.g. 0.35; got '${raw}'.`);
+  }
+  return v;
+};
+
+/** `lightvlm:0.35` → { method: 'lightvlm', keep: 0.35 }; `none` → { method: 'none' }. */
+export function parseMethodSpec(spec: string): MethodSpec {
+  const [name = '', keepRaw, ...rest] = spec.trim().split(':');
+  const method = name.toLowerCase();
+  if (!(PREFILL_METHODS as readonly string[]).includes(method)) {
+    throw new LightVLMError(`unknown method '${name}' in --method ${spec}. Valid methods: ${PREFILL_METHODS.join(', ')} (written NAME or NAME:KEEP, e.g. lightvlm:0.35).`);
+  }
+  if (rest.length > 0) throw new LightVLMError(`--method ${spec}: expected NAME or NAME:KEEP with one colon, e.g. lightvlm:0.35.`);
+  if (keepRaw === undefined) return { method };
+  const keep = parseFraction(keepRaw, `--method ${spec}`);
+  // `none` keeps everything by definition; a different keep means the user meant another method.
+  if (method === 'none' && keep !== 1) throw new LightVLMError(`--method ${spec}: 'none' keeps every image token and takes no keep; use e.g. lightvlm:${keepRaw} to reduce.`);
+  return { method, keep };
+}
+
+/** `h2o:512` → { method: 'h2o', budget: 512 }; `none` → { method: 'none' }. */
+export function parseKvSpec(spec: string): DecodeAcceleration {
+  const [name = '', budgetRaw, ...rest] = spec.trim().split(':');
+  const method = name.toLowerCase();
+  if (!(KV_METHODS as readonly string[]).includes(method)) {
+    throw new LightVLMError(`unknown KV policy '${name}' in --kv ${spec}. Valid policies: ${KV_METHODS.join(', ')} (written NAME or NAME:BUDGET, e.g. h2o:512).`);
+  }
+  if (rest.length > 0) throw new LightVLMError(`--kv ${spec}: expected NAME or NAME:BUDGET with one colon, e.g. h2o:512.`);
+  if (budgetRaw === undefined) return { method };
+  const budget = Number(budgetRaw);
+  if (!Number.isInteger(budget) || budget <= 0) {
+    throw new LightVLMError(`--kv ${spec}: the budget must be a positive whole number of cache entries per layer, e.g. h2o:512; got '${budgetRaw}'.`);
+  }
+  if (method === 'none') throw new LightVLMError(`--kv ${spec}: 'none' never compresses the cache and takes no budget.`);
+  return { method, budget };
+}
+
+export const methodLabel = (m: MethodSpec): string => (m.keep === undefined || m.method === 'none' ? m.method : `${m.method}:${m.keep}`);
+export const kvLabel = (kv: DecodeAcceleration | undefined): string =>
+  kv === undefined ? 'default' : kv.budget === undefined ? kv.method : `${kv.method}:${kv.budget}`;
+export const comboLabel = (c: Combo): string => (c.kv === undefined ? methodLabel(c.prefill) : `${methodLabel(c.prefill)} kv=${kvLabel(c.kv)}`);
+
+/** The `acceleration` option handed to VLM.generate for one combination. */
+export function toAcceleration(c: Combo): Acceleration {
+  const prefill = c.prefill.keep === undefined ? { method: c.prefill.method } : { method: c.prefill.method, keep: c.prefill.keep };
+  return c.kv === undefined ? { prefill } : { prefill, decode: { ...c.kv } };
+}
+
+/**
+ * Expands repeated --method / --keep / --kv values into combinations, deduplicated, in the order given.
+ * With `requireBaseline`, a plain `none` (kv default, or kv none) is added at the front when missing,
+ * because retention and speedups are measured against it; `added` says so the caller can tell the user.
+ */
+export function expandCombos(methods: string[], keeps: string[], kvs: string[], requireBaseline: boolean): { combos: Combo[]; added: boolean } {
+  const keepValues = keeps.map((k) => parseFraction(k, `--keep ${k}`));
+  const prefills: MethodSpec[] = [];
+  for (const raw of methods.length > 0 ? methods : ['none']) {
+    const m = parseMethodSpec(raw);
+    if (m.keep !== undefined || m.method === 'none' || keepValues.length === 0) prefills.push(m);
+    else for (const keep of keepValues) prefills.push({ method: m.method, keep });
+  }
+  const kvList: (DecodeAcceleration | undefined)[] = kvs.length > 0 ? kvs.map(parseKvSpec) : [undefined];
+  const combos: Combo[] = [];
+  const seen = new Set<string>();
+  for (const prefill of prefills) {
+    for (const kv of kvList) {
+      const c: Combo = kv === undefined ? { prefill } : { prefill, kv };
+      const key = comboLabel(c);
+      if (!seen.has(key)) { seen.add(key); combos.push(c); }
+    }
+  }
+  let added = false;
+  if (requireBaseline && findBaseline(combos) < 0) {
+    combos.unshift(kvs.length > 0 ? { prefill: { method: 'none' }, kv: { method: 'none' } } : { prefill: { method: 'none' } });
+    added = true;
+  }
+  return { combos, added };
+}
+
+/** Index of the unreduced reference: prefill none with no KV compression (kv default or none). */
+export function findBaseline(combos: readonly Combo[]): number {
+  return combos.findIndex((c) => c.prefill.method === 'none' && (c.kv === undefined || c.kv.method === 'none'));
+}

@@ -1,0 +1,127 @@
+// The LM decoder as a chain of segment sessions. Segments are cut at the union of every stage
+// boundary any method asked for, so all schedules share one copy of the weights: a stage [a, b)
+// runs the segments inside it, and the score of layer b−1 comes out of the segment ending at b.
+import { buildDecoderStage, buildHead, type TextDims } from '../graph/decoderStage.js';
+import { f32, i64, Session, type FeedValue } from '../runtime/ort.js';
+import type { TextConfig } from '../models/config.js';
+import type { LanguageModelWeights } from '../models/llm.js';
+import type { LayerCache } from '../kvcache/cache.js';
+
+interface Segment {
+  from: number;
+  to: number;
+  session: Session;
+}
+
+export interface RangeOutputs {
+  hidden: Float32Array;              // [S, D] leaving layer `to` − 1
+  lastScore?: Float32Array;          // [T] attn_last of layer `to` − 1, when asked
+  scores: Map<number, Float32Array>; // score.l per layer, when asked
+}
+
+export class Decoder {
+  private segments: Segment[] = [];
+  private head!: Session;
+  readonly dims: TextDims;
+
+  constructor(private readonly lm: LanguageModelWeights, readonly cfg: TextConfig) {
+    this.dims = {
+      hidden: cfg.hidden,
+      heads: cfg.heads,
+      kvHeads: cfg.kvHeads,
+      headDim: cfg.headDim,
+      intermediate: cfg.intermediate,
+      eps: cfg.eps,
+      act: cfg.act,
+    };
+  }
+
+  async init(boundaries: number[] = []): Promise<void> {
+    this.head = await Session.create(buildHead(this.cfg.hidden, this.cfg.eps, this.lm.finalNorm(), this.lm.lmHead()), 'lm_head');
+    await this.ensureBoundaries(boundaries);
+  }
+
+  get boundaries(): number[] {
+    return this.segments.map((s) => s.from);
+  }
+
+  private async build(from: number, to: number): Promise<Segment> {
+    const layers = [];
+    for (let l = from; l < to; l++) layers.push({ index: l, w: this.lm.layer(l) });
+    return { from, to, session: await Session.create(buildDecoderStage(this.dims, layers), `decoder layers ${from}-${to - 1}`) };
+  }
+
+  /** Splits segments so that every layer in `cuts` starts one. Rebuilds only the segments cut. */
+  async ensureBoundaries(cuts: number[]): Promise<void> {
+    const L = this.cfg.layers;
+    const want = new Set([0, ...this.boundaries, ...cuts.filter((c) => c > 0 && c < L)]);
+    const starts = [...want].sort((a, b) => a - b);
+    const next: Segment[] = [];
+    for (let i = 0; i < starts.length; i++) {
+      const from = starts[i]!;
+      const to = starts[i + 1] ?? L;
+      const have = this.segments.find((s) => s.from === from && s.to === to);
+      next.push(have ?? (await this.build(from, to)));
+    }
+    for (const s of this.segments) if (!next.includes(s)) await s.session.release();
+    this.segments = next;
+  }
+
+  /**
+   * Runs layers [from, to) on `hidden` [S, D]. New K/V rows go straight into `caches[l]` with the
+   * original indices `orig`. `scoreFrom` selects the query rows summed into score.l (see graph).
+   */
+  async run(
+    from: number,
+    to: number,
+    hidden: Float32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    caches: LayerCache[],
+    orig: ArrayLike<number>,
+    opts: { lastScore?: boolean; scores?: boolean; scoreFrom?: number } = {},
+  ): Promise<RangeOutputs> {
+    const { hidden: D, headDim: dh } = this.dims;
+    const S = orig.length;
+    const scores = new Map<number, Float32Array>();
+    let lastScore: Float32Array | undefined;
+    for (const seg of this.segments) {
+      if (seg.to <= from || seg.from >= to) continue;
+      if (seg.from < from || seg.to > to) throw new Error(`internal: range ${from}-${to} does not align with segment ${seg.from}-${seg.to}`);
+      const feeds: Record<string, FeedValue> = {
+        hidden: f32(hidden, [S, D]),
+        cos: f32(cos, [S, dh]),
+        sin: f32(sin, [S, dh]),
+        score_from: i64(BigInt64Array.of(BigInt(opts.scoreFrom ?? S - 1)), [1]),
+      };
+      const fetch = ['hidden_out'];
+      for (let l = seg.from; l < seg.to; l++) {
+        const c = caches[l]!;
+        feeds[`past_key.${l}`] = f32(c.keyView(), [c.length, c.rowSize]);
+        feeds[`past_value.${l}`] = f32(c.valueView(), [c.length, c.rowSize]);
+        fetch.push(`new_key.${l}`, `new_value.${l}`);
+        if (opts.scores) fetch.push(`score.${l}`);
+      }
+      if (opts.lastScore && seg.to === to) fetch.push(`attn_last.${to - 1}`);
+      const out = await seg.session.run(feeds, fetch);
+      for (let l = seg.from; l < seg.to; l++) {
+        caches[l]!.append(out[`new_key.${l}`]!.data, out[`new_value.${l}`]!.data, orig);
+        if (opts.scores) scores.set(l, out[`score.${l}`]!.data);
+      }
+      if (opts.lastScore && seg.to === to) lastScore = out[`attn_last.${to - 1}`]!.data;
+      hidden = out.hidden_out!.data;
+    }
+    return { hidden, scores, ...(lastScore ? { lastScore } : {}) };
+  }
+
+  /** Final norm + LM head on rows [S, D]: logits [S, V] and the normed hidden rows. */
+  async logits(hidden: Float32Array, S: number): Promise<{ logits: Float32Array; normed: Float32Array }> {
+    const out = await this.head.run({ hidden: f32(hidden, [S, this.cfg.hidden]) }, ['logits', 'normed']);
+    return { logits: out.logits!.data, normed: out.normed!.data };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.segments) await s.session.release();
+    await this.head.release();
+  }
+}

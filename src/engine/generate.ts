@@ -1,0 +1,149 @@
+// prefill → decode loop. Reads the plan (which layers merge, which KV policy), runs the decoder
+// stages, hands scores to the policies and their decisions to sequence.ts, which applies them.
+import { LayerCache } from '../kvcache/cache.js';
+import { LightVLMError } from '../errors.js';
+import type { Decoder } from './decoder.js';
+import { ropeTables } from './rope.js';
+import { chooseToken, seededRandom } from './sampling.js';
+import { PromptState, type Span } from './sequence.js';
+import { resolveKv, resolvePrefill, type PrefillPlan } from './accel.js';
+import type { GenerateOptions, GenerateResult, GenerateStats } from './types.js';
+
+/** A prompt ready for the LM: token ids with image features spliced in at `spans`. */
+export interface LmPrompt {
+  ids: number[];                 // [T] with image tokens expanded
+  features: Float32Array;        // [N, D] image embeddings, in span order
+  clsAttn?: Float32Array;        // [N] vision [CLS] attention (pre-LM methods)
+  grids: { h: number; w: number }[];
+  pos: Int32Array[];             // position-id rows, each [T]
+  spans: Span[];
+  visionMs: number;
+}
+
+export interface LmContext {
+  decoder: Decoder;
+  embedding: Float32Array;       // [V, D]
+  eosIds: number[];
+  maxPositions: number;
+  ropeTheta: number;
+  mropeSection?: number[];
+  decode: (ids: number[]) => string;
+}
+
+const rssMb = (): number => process.resourceUsage().maxRSS / 1024;
+
+export async function generate(
+  ctx: LmContext,
+  prompt: LmPrompt,
+  opts: GenerateOptions,
+  onToken?: (ids: number[]) => void,
+): Promise<GenerateResult> {
+  const t0 = performance.now();
+  const dec = ctx.decoder;
+  const { layers: L, hidden: D, kvHeads: Hkv, headDim: dh } = dec.cfg;
+  const maxNew = opts.maxNewTokens ?? 64;
+  const minNew = Math.min(opts.minNewTokens ?? 0, maxNew);
+  const T = prompt.ids.length;
+  if (T + maxNew > ctx.maxPositions) {
+    throw new LightVLMError(`the prompt (${T} tokens, image included) plus --max-new-tokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower --max-new-tokens.`);
+  }
+  const plan: PrefillPlan = resolvePrefill(opts.acceleration?.prefill, L, dec.cfg);
+  const kv = resolveKv(opts.acceleration?.decode, plan);
+  await dec.ensureBoundaries(plan.stages.map((s) => s.layer));
+
+  // ---- embeddings: text rows from the table, image rows from the vision features ----
+  const reduced = plan.preLm ? plan.preLm(prompt) : prompt;
+  const ids = reduced.ids;
+  const Tp = ids.length;
+  const hidden = new Float32Array(Tp * D);
+  const isImage = new Uint8Array(Tp);
+  let f = 0;
+  for (const s of reduced.spans) for (let i = s.start; i < s.start + s.length; i++) isImage[i] = 1;
+  for (let i = 0; i < Tp; i++) {
+    if (isImage[i]) hidden.set(reduced.features.subarray(f * D, ++f * D), i * D);
+    else hidden.set(ctx.embedding.subarray(ids[i]! * D, (ids[i]! + 1) * D), i * D);
+  }
+  const state = new PromptState(hidden, Int32Array.from(ids, (_, i) => i), reduced.pos, reduced.spans.map((s) => ({ ...s })), isImage, D);
+  const caches = Array.from({ length: L }, () => new LayerCache(Hkv * dh, Math.max(64, Tp + Math.min(maxNew, 4096))));
+  const imageTokensPerLayer: number[] = [];
+
+  // ---- prefill, stage by stage ----
+  const bounds = [0, ...plan.stages.map((s) => s.layer), L];
+  const prefillScores = new Map<number, Float32Array>();
+  const rng = seededRandom(plan.seed);
+  let h = state.hidden;
+  for (let j = 0; j + 1 < bounds.length; j++) {
+    const [a, b] = [bounds[j]!, bounds[j + 1]!];
+    const { cos, sin } = ropeTables(state.pos, dh, ctx.ropeTheta, ctx.mropeSection);
+    const S = state.length;
+    const scoreFrom = kv.prefillScoreFrom?.(S);
+    const out = await dec.run(a, b, state.hidden, cos, sin, caches, state.orig, {
+      lastScore: j + 2 < bounds.length,
+      scores: scoreFrom !== undefined,
+      scoreFrom: scoreFrom ?? S - 1,
+    });
+    for (const [l, s] of out.scores) prefillScores.set(l, s);
+    for (let l = a; l < b; l++) imageTokensPerLayer.push(state.imageRows());
+    h = out.hidden;
+    state.hidden = h;
+    if (j + 2 < bounds.length) {
+      state.apply(plan.policy!({ keep: plan.stages[j]!.keep, spans: state.spans, scores: out.lastScore!, hidden: h, dim: D, rng }));
+      h = state.hidden;
+    }
+  }
+  const S = state.length;
+  let { logits } = await dec.logits(h.subarray((S - 1) * D, S * D), 1);
+  kv.afterPrefill(caches, prefillScores, state);
+  const tPrefill = performance.now();
+
+  // ---- decode ----
+  const sampleRng = seededRandom(opts.seed ?? 0);
+  const out: number[] = [];
+  const nextPos0 = Math.max(...reduced.pos.map((r) => r.reduce((m, v) => Math.max(m, v), -1))) + 1;
+  let decodeSteps = 0;
+  let tDecode = 0;
+  let text = '';
+  for (;;) {
+    const tok = chooseToken(logits, opts, out.length < minNew ? ctx.eosIds : [], sampleRng);
+    out.push(tok);
+    onToken?.(out);
+    if (out.length >= maxNew || (out.length > minNew && ctx.eosIds.includes(tok))) break;
+    if (opts.stopStrings?.length) {
+      text = ctx.decode(out);
+      if (opts.stopStrings.some((s) => text.includes(s))) break;
+    }
+    const ts = performance.now();
+    const t = out.length - 1; // t-th fed token
+    const x = ctx.embedding.slice(tok * D, (tok + 1) * D);
+    const p = nextPos0 + t;
+    const { cos, sin } = ropeTables(prompt.pos.map(() => Int32Array.of(p)), dh, ctx.ropeTheta, ctx.mropeSection);
+    const r = await dec.run(0, L, x, cos, sin, caches, [Tp + t], { scores: kv.decodeScores, scoreFrom: 0 });
+    kv.afterStep(caches, r.scores);
+    logits = (await dec.logits(r.hidden, 1)).logits;
+    tDecode += performance.now() - ts;
+    decodeSteps++;
+  }
+  const tEnd = performance.now();
+  text = ctx.decode(out);
+  if (opts.stopStrings?.length) {
+    const cut = Math.min(...opts.stopStrings.map((s) => text.indexOf(s)).filter((i) => i >= 0));
+    if (Number.isFinite(cut)) text = text.slice(0, cut);
+  }
+  const stats: GenerateStats = {
+    promptTokens: T,
+    imageTokens: prompt.spans.reduce((a, s) => a + s.length, 0),
+    keptImageTokens: state.imageRows(),
+    imageTokensPerLayer,
+    visionMs: prompt.visionMs,
+    prefillMs: tPrefill - t0,
+    ttftMs: prompt.visionMs + (tPrefill - t0),
+    decodeTokens: out.length,
+    decodeMs: tDecode,
+    decodeTokensPerSecond: decodeSteps > 0 ? (decodeSteps * 1000) / tDecode : 0,
+    totalMs: prompt.visionMs + (tEnd - t0),
+    peakRssMb: rssMb(),
+    cacheEntriesPerLayer: caches.map((c) => c.length),
+    cacheBytes: caches.reduce((a, c) => a + c.bytes, 0),
+  };
+  return { text, tokenIds: out, stats };
+}

@@ -1,0 +1,88 @@
+// The one place that mutates the prompt sequence during prefill and the KV caches afterwards.
+// Everything else (policies) only returns indices; here they are applied.
+import type { LayerCache } from '../kvcache/cache.js';
+
+export interface Span {
+  start: number;      // first row of the span in the current sequence
+  length: number;     // rows of the span now
+  origLength: number; // rows of the span before any reduction
+}
+
+export interface Decision {
+  keep: Int32Array;                                // ascending rows of the current sequence to keep
+  updates: { index: number; row: Float32Array }[]; // rows overwritten before the gather (merge carriers)
+}
+
+export class PromptState {
+  constructor(
+    public hidden: Float32Array, // [T_cur, D]
+    public orig: Int32Array,     // [T_cur] original prompt index of each row
+    public pos: Int32Array[],    // position-id rows (1, or 3 for M-RoPE), each [T_cur]
+    public spans: Span[],
+    readonly isImage: Uint8Array, // [T_orig] 1 where the ORIGINAL token is an image token
+    readonly dim: number,
+  ) {}
+
+  get length(): number {
+    return this.orig.length;
+  }
+
+  imageRows(): number {
+    return this.spans.reduce((a, s) => a + s.length, 0);
+  }
+
+  /** Applies a stage decision: carrier rows first (they read pre-merge rows), then the gather. */
+  apply(d: Decision): void {
+    const D = this.dim;
+    for (const u of d.updates) this.hidden.set(u.row, u.index * D);
+    const n = d.keep.length;
+    const hidden = new Float32Array(n * D);
+    const orig = new Int32Array(n);
+    const pos = this.pos.map(() => new Int32Array(n));
+    for (let j = 0; j < n; j++) {
+      const i = d.keep[j]!;
+      hidden.set(this.hidden.subarray(i * D, (i + 1) * D), j * D);
+      orig[j] = this.orig[i]!;
+      this.pos.forEach((row, r) => (pos[r]![j] = row[i]!));
+    }
+    // Spans stay contiguous because text rows are never removed: recount each span's survivors.
+    const kept = new Uint8Array(this.length);
+    for (const i of d.keep) kept[i] = 1;
+    let shift = 0;
+    let cursor = 0;
+    const spans: Span[] = [];
+    for (const s of this.spans) {
+      for (; cursor < s.start; cursor++) if (!kept[cursor]) shift++;
+      let len = 0;
+      for (let i = s.start; i < s.start + s.length; i++) if (kept[i]) len++;
+      spans.push({ start: s.start - shift, length: len, origLength: s.origLength });
+      shift += s.length - len;
+      cursor = s.start + s.length;
+    }
+    this.hidden = hidden;
+    this.orig = orig;
+    this.pos = pos;
+    this.spans = spans;
+  }
+}
+
+/** Finds the contiguous runs of `imageTokenId` in the prompt. */
+export function findSpans(ids: ArrayLike<number>, imageTokenId: number): Span[] {
+  const spans: Span[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] !== imageTokenId) continue;
+    let j = i;
+    while (j < ids.length && ids[j] === imageTokenId) j++;
+    spans.push({ start: i, length: j - i, origLength: j - i });
+    i = j - 1;
+  }
+  return spans;
+}
+
+/** Keeps `rows` of every layer's cache (per-layer row lists, ascending). */
+export function gatherCaches(caches: LayerCache[], rowsPerLayer: (c: LayerCache, layer: number) => ArrayLike<number> | null): void {
+  caches.forEach((c, l) => {
+    const rows = rowsPerLayer(c, l);
+    if (rows && rows.length !== c.length) c.gather(rows);
+  });
+}

@@ -1,0 +1,181 @@
+// loadVLM(): opens a Hugging Face model folder and returns the engine object users call.
+import fs from 'node:fs';
+import path from 'node:path';
+import { LightVLMError } from '../errors.js';
+import type { Family, ImageInputs } from '../models/family.js';
+import { openFamily } from '../models/registry.js';
+import { loadImage } from '../processing/image.js';
+import { TextProcessor } from '../processing/prompt.js';
+import { f32, Session } from '../runtime/ort.js';
+import { Decoder } from './decoder.js';
+import { generate, type LmContext, type LmPrompt } from './generate.js';
+import { findSpans } from './sequence.js';
+import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
+
+/** PreparedImage with what the engine needs; users treat it as opaque. */
+interface Prepared extends PreparedImage {
+  inputs: ImageInputs;
+  features: Float32Array;
+  clsAttn?: Float32Array;
+}
+
+export interface LoadOptions {
+  /** Extra decoder stage boundaries to build up front (others are built on first use). */
+  boundaries?: number[];
+}
+
+function eosIds(dir: string, family: Family, text: TextProcessor, cfg: Record<string, unknown>): number[] {
+  const ids = new Set<number>();
+  const add = (v: unknown) => (Array.isArray(v) ? v : v == null ? [] : [v]).forEach((x) => typeof x === 'number' && ids.add(x));
+  const gc = path.join(dir, 'generation_config.json');
+  if (fs.existsSync(gc)) add(JSON.parse(fs.readFileSync(gc, 'utf8')).eos_token_id);
+  if (ids.size === 0) add((cfg.text_config as Record<string, unknown> | undefined)?.eos_token_id ?? cfg.eos_token_id);
+  if (ids.size === 0) {
+    const e = text.tokenizerConfig.eos_token;
+    const id = text.tokenId(typeof e === 'string' ? e : ((e as { content?: string })?.content ?? ''));
+    if (id !== undefined) ids.add(id);
+  }
+  void family;
+  return [...ids];
+}
+
+export class Engine implements VLM {
+  private constructor(
+    readonly family: Family,
+    readonly text: TextProcessor,
+    readonly decoder: Decoder,
+    private readonly vision: Session,
+    readonly ctx: LmContext,
+    readonly info: ModelInfo,
+  ) {}
+
+  static async load(dir: string, opts: LoadOptions = {}): Promise<Engine> {
+    const family = openFamily(dir);
+    const text = TextProcessor.load(dir);
+    const tc = family.text;
+    const decoder = new Decoder(family.lm, tc);
+    await decoder.init(opts.boundaries ?? []);
+    const vision = await Session.create(family.buildVision(), 'vision tower');
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    const embedding = family.lm.embedding();
+    const ctx: LmContext = {
+      decoder,
+      embedding,
+      eosIds: eosIds(dir, family, text, cfg),
+      maxPositions: tc.maxPositions,
+      ropeTheta: tc.ropeTheta,
+      ...(tc.mropeSection ? { mropeSection: tc.mropeSection } : {}),
+      decode: (ids) => text.decode(ids),
+    };
+    const perLayer = tc.hidden * (tc.heads + 2 * tc.kvHeads) * tc.headDim + tc.heads * tc.headDim * tc.hidden + 3 * tc.hidden * tc.intermediate;
+    const info: ModelInfo = {
+      modelType: family.modelType,
+      layers: tc.layers,
+      hiddenSize: tc.hidden,
+      heads: tc.heads,
+      kvHeads: tc.kvHeads,
+      headDim: tc.headDim,
+      intermediateSize: tc.intermediate,
+      vocabSize: tc.vocab,
+      maxPositions: tc.maxPositions,
+      lmParams: perLayer * tc.layers + tc.vocab * tc.hidden,
+      visionParams: family.visionParams,
+    };
+    return new Engine(family, text, decoder, vision, ctx, info);
+  }
+
+  /** Runs the vision tower on preprocessed pixels (tests feed golden pixel values here). */
+  async encodeInputs(inputs: ImageInputs, t0 = performance.now()): Promise<Prepared> {
+    const want = this.vision.outputNames.includes('cls_attn') ? ['features', 'cls_attn'] : ['features'];
+    const out = await this.vision.run(this.family.visionFeeds(inputs), want);
+    return {
+      kind: 'prepared-image',
+      inputs,
+      features: out.features!.data,
+      ...(out.cls_attn ? { clsAttn: out.cls_attn.data } : {}),
+      imageTokens: this.family.imageTokens(inputs),
+      visionMs: performance.now() - t0,
+    };
+  }
+
+  async prepareImage(image: string | Uint8Array): Promise<PreparedImage> {
+    const t0 = performance.now();
+    const img = await loadImage(image);
+    return this.encodeInputs(this.family.preprocess(img), t0);
+  }
+
+  /** Token ids, spans and positions of one user turn about this image. */
+  buildPrompt(question: string, img: Prepared): LmPrompt {
+    const rendered = this.text.renderUserTurn(question, true);
+    const ids = this.text.encode(this.family.expandPrompt(rendered, img.inputs));
+    const spans = findSpans(ids, this.family.imageTokenId);
+    const n = spans.reduce((a, s) => a + s.length, 0);
+    if (n !== img.imageTokens) {
+      throw new LightVLMError(`internal: the prompt holds ${n} image tokens but the image has ${img.imageTokens} features.`, 70);
+    }
+    return {
+      ids,
+      features: img.features,
+      ...(img.clsAttn ? { clsAttn: img.clsAttn } : {}),
+      grids: this.family.tokenGrids(img.inputs),
+      pos: this.family.positionIds(ids, img.inputs),
+      spans,
+      visionMs: img.visionMs,
+    };
+  }
+
+  private async resolve(input: VLMInput): Promise<Prepared> {
+    if (typeof input.image === 'object' && 'kind' in input.image && input.image.kind === 'prepared-image') return input.image as Prepared;
+    return (await this.prepareImage(input.image as string | Uint8Array)) as Prepared;
+  }
+
+  async generate(input: VLMInput, opts: GenerateOptions = {}, onToken?: (ids: number[]) => void): Promise<GenerateResult> {
+    const img = await this.resolve(input);
+    return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, onToken);
+  }
+
+  stream(input: VLMInput, opts: GenerateOptions = {}): TextStream {
+    const queue: string[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    // Incremental detokenisation: re-decode from the last stable offset, emit once no partial
+    // UTF-8 sequence (U+FFFD) is pending.
+    let prefixOffset = 0;
+    let readOffset = 0;
+    const onToken = (ids: number[]) => {
+      const prefix = this.text.decode(ids.slice(prefixOffset, readOffset));
+      const full = this.text.decode(ids.slice(prefixOffset));
+      if (full.length > prefix.length && !full.endsWith('\ufffd')) {
+        queue.push(full.slice(prefix.length));
+        prefixOffset = readOffset;
+        readOffset = ids.length;
+        wake?.();
+      }
+    };
+    const result = this.generate(input, opts, onToken).finally(() => {
+      done = true;
+      wake?.();
+    });
+    result.catch(() => {});
+    return {
+      result,
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (queue.length) yield queue.shift()!;
+          else if (done) {
+            await result; // surfaces errors
+            return;
+          } else await new Promise<void>((r) => (wake = r));
+        }
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    await this.decoder.release();
+    await this.vision.release();
+  }
+}
+
+export const loadVLM = (dir: string, opts?: LoadOptions): Promise<VLM> => Engine.load(dir, opts);
+export { f32 };

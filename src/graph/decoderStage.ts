@@ -1,0 +1,119 @@
+// Graph for LM decoder layers [from, to): one "stage". Used for prefill (S = prompt rows) and for
+// decoding (S = 1) alike. Batch is 1 and dropped: hidden is [S, D].
+//
+// Inputs
+//   hidden        [S, D]              residual stream entering layer `from`
+//   cos, sin      [S, dh]             RoPE tables per row, computed by the caller from explicit
+//                                     (possibly gapped, possibly M-RoPE) position ids
+//   score_from    [1] int64           first query row summed into the score outputs
+//   past_key.l    [P_l, Hkv·dh]       cached post-RoPE keys of layer l (token-major, so the JS-owned
+//   past_value.l  [P_l, Hkv·dh]       cache appends rows and gathers rows; P_l differs per layer)
+// Outputs
+//   hidden_out    [S, D]
+//   new_key.l     [S, Hkv·dh]         only the new rows: the caller owns the cache
+//   new_value.l   [S, Hkv·dh]
+//   score.l       [T_l]               Σ over query rows ≥ score_from of head-mean softmax attention
+//                                     (score_from = S−1: the last-row score merging uses; 0 with
+//                                     S = prompt: H2O's column sums; a window: SnapKV's votes)
+//   attn_last.l   [T_l]               head-mean softmax attention of the last query row: the
+//                                     importance score pyramid merging ranks image tokens by
+// The causal mask is built from shapes: query row i sits at cache index P_l + i.
+import { GraphBuilder } from './proto.js';
+import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
+
+export interface DecoderLayerWeights {
+  inputNorm: Float32Array;
+  postNorm: Float32Array;
+  qkv: LinearW;       // q|k|v rows concatenated: [(H + 2·Hkv)·dh, D]
+  o: LinearW;         // [D, H·dh]
+  gateUp: LinearW;    // gate|up rows concatenated: [2·I, D]
+  down: LinearW;      // [D, I]
+}
+
+export interface TextDims {
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  eps: number;
+  act: string;
+}
+
+export function buildDecoderStage(
+  dims: TextDims,
+  layers: { index: number; w: DecoderLayerWeights }[],
+): Uint8Array {
+  const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = dims;
+  const G = H / Hkv;
+  const g = new GraphBuilder(`decoder.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`);
+  let h = g.input('hidden', 'float32', ['S', D]);
+  const cosIn = g.input('cos', 'float32', ['S', dh]);
+  const sinIn = g.input('sin', 'float32', ['S', dh]);
+  const scoreFrom = g.input('score_from', 'int64', [1]);
+  const cos = g.op('Unsqueeze', [cosIn, g.constI64([1])]); // [S,1,dh]
+  const sin = g.op('Unsqueeze', [sinIn, g.constI64([1])]);
+  const S = g.op('Gather', [g.op('Shape', [h]), g.constI64([0], [])], { axis: 0 }); // scalar
+  const negInf = g.constF32([-1e30], []);
+  const zero = g.constF32([0], []);
+
+  for (const { index: l, w } of layers) {
+    const pastK = g.input(`past_key.${l}`, 'float32', [`P${l}`, Hkv * dh]);
+    const pastV = g.input(`past_value.${l}`, 'float32', [`P${l}`, Hkv * dh]);
+
+    // --- attention ---
+    const x = rmsNorm(g, h, w.inputNorm, dims.eps);
+    const qkv = linear(g, x, w.qkv, `l${l}.qkv`);
+    const [q, k, v] = g.opN('Split', [qkv, g.constI64([H * dh, Hkv * dh, Hkv * dh])], 3, { axis: -1 });
+    const qr = rope(g, g.op('Reshape', [q!, g.constI64([-1, H, dh])]), cos, sin, dh); // [S,H,dh]
+    const kr = rope(g, g.op('Reshape', [k!, g.constI64([-1, Hkv, dh])]), cos, sin, dh); // [S,Hkv,dh]
+    const newK = g.op('Reshape', [kr, g.constI64([-1, Hkv * dh])]);
+    g.output(newK, `new_key.${l}`, 'float32', ['S', Hkv * dh]);
+    g.output(v!, `new_value.${l}`, 'float32', ['S', Hkv * dh]);
+    const Kall = g.op('Concat', [pastK, newK], { axis: 0 }); // [T, Hkv·dh]
+    const Vall = g.op('Concat', [pastV, v!], { axis: 0 });
+    const kT = g.op('Transpose', [g.op('Reshape', [Kall, g.constI64([-1, Hkv, dh])])], { perm: [1, 2, 0] }); // [Hkv,dh,T]
+    const vT = g.op('Transpose', [g.op('Reshape', [Vall, g.constI64([-1, Hkv, dh])])], { perm: [1, 0, 2] }); // [Hkv,T,dh]
+    // GQA without repeat_kv: query head h uses kv head h / G, so group the G heads of a kv head.
+    const qg = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [qr, g.constI64([-1, Hkv, G, dh])])], { perm: [1, 2, 0, 3] }), // [Hkv,G,S,dh]
+      g.constI64([Hkv, -1, dh]),
+    ]); // [Hkv, G·S, dh]
+    const logits = g.op('Reshape', [g.op('MatMul', [qg, kT]), g.constI64([H, -1, 0])]); // [H,S,T]
+    const T = g.op('Gather', [g.op('Shape', [Kall]), g.constI64([0], [])], { axis: 0 });
+    const P = g.op('Sub', [T, S]);
+    const kpos = g.op('Range', [g.constI64([0], []), T, g.constI64([1], [])]); // [T]
+    const qpos = g.op('Unsqueeze', [g.op('Range', [P, T, g.constI64([1], [])]), g.constI64([1])]); // [S,1]
+    const mask = g.op('Where', [g.op('Greater', [kpos, qpos]), negInf, zero]); // [S,T]
+    const scaled = g.op('Add', [g.op('Mul', [logits, g.constF32([1 / Math.sqrt(dh)], [])]), mask]);
+    const probs = g.op('Softmax', [scaled], { axis: -1 }); // [H,S,T]
+    const rows = g.op('Slice', [probs, scoreFrom, g.constI64([2 ** 62]), g.constI64([1])]);
+    const score = g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 });
+    g.output(score, `score.${l}`, 'float32', [`T${l}`]);
+    const last = g.op('Slice', [probs, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]); // [H,1,T]
+    g.output(g.op('ReduceMean', [last], { axes: [0, 1], keepdims: 0 }), `attn_last.${l}`, 'float32', [`T${l}`]);
+    const ctx = g.op('MatMul', [g.op('Reshape', [probs, g.constI64([Hkv, -1, 0])]), vT]); // [Hkv,G·S,dh]
+    const ctx2 = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [ctx, g.constI64([Hkv, G, -1, dh])])], { perm: [2, 0, 1, 3] }), // [S,Hkv,G,dh]
+      g.constI64([-1, H * dh]),
+    ]);
+    h = g.op('Add', [h, linear(g, ctx2, w.o, `l${l}.o`)]);
+
+    // --- SwiGLU MLP ---
+    const y = rmsNorm(g, h, w.postNorm, dims.eps);
+    const [gate, up] = g.opN('Split', [linear(g, y, w.gateUp, `l${l}.gateup`), g.constI64([I, I])], 2, { axis: -1 });
+    h = g.op('Add', [h, linear(g, g.op('Mul', [activation(g, gate!, dims.act), up!]), w.down, `l${l}.down`)]);
+  }
+  g.output(h, 'hidden_out', 'float32', ['S', D]);
+  return g.encode();
+}
+
+/** Final norm + LM head. hidden [S, D] → normed [S, D], logits [S, V]. */
+export function buildHead(D: number, eps: number, norm: Float32Array, lmHead: LinearW): Uint8Array {
+  const g = new GraphBuilder('lm_head');
+  const h = g.input('hidden', 'float32', ['S', D]);
+  const n = rmsNorm(g, h, norm, eps);
+  g.output(n, 'normed', 'float32', ['S', D]);
+  g.output(linear(g, n, lmHead, 'lm_head'), 'logits', 'float32', ['S', lmHead.out]);
+  return g.encode();
+}

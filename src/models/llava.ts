@@ -1,0 +1,98 @@
+// LLaVA (`model_type: llava`): CLIP ViT up to `vision_feature_layer`, MLP projector, Llama/Qwen2 LM.
+import type { SafetensorsStore } from '../checkpoint/safetensors.js';
+import { LightVLMError } from '../errors.js';
+import { activation, fullAttention, layerNorm, linear } from '../graph/ops.js';
+import { GraphBuilder } from '../graph/proto.js';
+import { clipProcess } from '../processing/processors.js';
+import type { RgbImage } from '../processing/image.js';
+import { f32 } from '../runtime/ort.js';
+import { readTextConfig, type Json } from './config.js';
+import type { Family, ImageInputs } from './family.js';
+import { findPrefix, LanguageModelWeights } from './llm.js';
+
+export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
+  const vc = cfg.vision_config as Json | undefined;
+  if (!vc || (vc.model_type ?? 'clip_vision_model') !== 'clip_vision_model') {
+    throw new LightVLMError(`llava vision tower "${vc?.model_type}" is not supported (supported: clip_vision_model).`);
+  }
+  const text = readTextConfig(cfg.text_config ?? {}, cfg);
+  const lm = new LanguageModelWeights(store, text);
+  const vp = findPrefix(store, ['vision_tower.vision_model.', 'vision_tower.', 'model.vision_tower.vision_model.', 'model.vision_tower.'], 'embeddings.class_embedding', 'vision tower');
+  const pp = findPrefix(store, ['multi_modal_projector.', 'model.multi_modal_projector.'], 'linear_1.weight', 'projector');
+  const featureLayer = cfg.vision_feature_layer ?? -2;
+  if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported yet.');
+  const strategy = cfg.vision_feature_select_strategy ?? 'default';
+  const imageSize: number = vc.image_size;
+  const patch: number = vc.patch_size;
+  const side = Math.floor(imageSize / patch);
+  const nPatches = side * side;
+  const nImage = strategy === 'default' ? nPatches : nPatches + 1;
+  const nLayers: number = vc.num_hidden_layers;
+  // hidden_states[0] is the pre-layernormed embedding, [i] the output of layer i.
+  const runLayers = featureLayer < 0 ? nLayers + 1 + featureLayer : featureLayer;
+  const imageTokenId: number = cfg.image_token_index ?? cfg.image_token_id;
+  const imageToken: string = processorCfg.image_token ?? '<image>';
+  const w = (n: string) => store.float(vp + n).data;
+  const visionParams = store.names().filter((n) => n.startsWith(vp) || n.startsWith(pp)).reduce((a, n) => a + store.entries.get(n)!.shape.reduce((x, y) => x * y, 1), 0);
+
+  return {
+    modelType: 'llava',
+    text,
+    lm,
+    imageTokenId,
+    visionParams,
+    preprocess: (img: RgbImage): ImageInputs => clipProcess(img, processorCfg.image_processor ?? processorCfg),
+    expandPrompt(rendered: string): string {
+      if (!rendered.includes(imageToken)) throw new LightVLMError(`the chat template did not place the image token ${imageToken}.`);
+      return rendered.split(imageToken).join(imageToken.repeat(nImage));
+    },
+    imageTokens: () => nImage,
+    tokenGrids: () => [strategy === 'default' ? { h: side, w: side } : { h: 1, w: nImage }],
+    buildVision(): Uint8Array {
+      const D: number = vc.hidden_size;
+      const heads: number = vc.num_attention_heads;
+      const dh = D / heads;
+      const eps: number = vc.layer_norm_eps ?? 1e-5;
+      const n = nPatches + 1;
+      const g = new GraphBuilder('clip_vision');
+      const px = g.input('pixel_values', 'float32', [1, 3, imageSize, imageSize]);
+      const conv = g.op('Conv', [px, g.weight('patch', [D, 3, patch, patch], w('embeddings.patch_embedding.weight'))], { strides: [patch, patch] });
+      const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([D, nPatches])])], { perm: [1, 0] }); // [n-1, D]
+      const cls = g.weight('cls', [1, D], w('embeddings.class_embedding'));
+      let h = g.op('Concat', [cls, patches], { axis: 0 }); // [n, D]
+      h = g.op('Add', [h, g.weight('pos', [n, D], w('embeddings.position_embedding.weight'))]);
+      h = layerNorm(g, h, w('pre_layrnorm.weight'), w('pre_layrnorm.bias'), eps);
+      let probs = '';
+      for (let l = 0; l < runLayers; l++) {
+        const p = `encoder.layers.${l}.`;
+        const lin = (name: string, o: number, i: number) => ({ w: w(p + name + '.weight'), b: w(p + name + '.bias'), out: o, in: i });
+        const x = layerNorm(g, h, w(p + 'layer_norm1.weight'), w(p + 'layer_norm1.bias'), eps);
+        const att = fullAttention(g, linear(g, x, lin('self_attn.q_proj', D, D)), linear(g, x, lin('self_attn.k_proj', D, D)), linear(g, x, lin('self_attn.v_proj', D, D)), n, heads, dh);
+        probs = att.probs;
+        h = g.op('Add', [h, linear(g, att.out, lin('self_attn.out_proj', D, D))]);
+        const y = layerNorm(g, h, w(p + 'layer_norm2.weight'), w(p + 'layer_norm2.bias'), eps);
+        const inter: number = vc.intermediate_size;
+        h = g.op('Add', [h, linear(g, activation(g, linear(g, y, lin('mlp.fc1', inter, D)), vc.hidden_act ?? 'quick_gelu'), lin('mlp.fc2', D, inter))]);
+      }
+      // 'default' drops the [CLS] row; 'full' keeps it.
+      const feats = strategy === 'default' ? g.op('Slice', [h, g.constI64([1]), g.constI64([n]), g.constI64([0])]) : h;
+      const Dt = text.hidden;
+      const pw = (nm: string) => store.float(pp + nm).data;
+      const hasBias = store.has(pp + 'linear_1.bias');
+      const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
+      const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
+      const out = linear(g, activation(g, linear(g, feats, l1), cfg.projector_hidden_act ?? 'gelu'), l2);
+      g.output(out, 'features', 'float32', [nImage, Dt]);
+      if (probs) {
+        // [CLS] query row of the feature layer, head mean, over the patch keys: FasterVLM / VisionZip's score.
+        const row = g.op('Slice', [probs, g.constI64([0, 1]), g.constI64([1, n]), g.constI64([2, 3])]); // [1,h,1,n-1]
+        g.output(g.op('Reshape', [g.op('ReduceMean', [row], { axes: [1], keepdims: 0 }), g.constI64([-1])]), 'cls_attn', 'float32', [nPatches]);
+      }
+      return g.encode();
+    },
+    visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
+    positionIds(ids: number[]): Int32Array[] {
+      return [Int32Array.from(ids, (_, i) => i)];
+    },
+  };
+}

@@ -1,0 +1,93 @@
+// Loads Llama / Qwen2 language-model weights from a checkpoint, whatever prefix layout it uses:
+// transformers 4/5 LLaVA-style `language_model.model.*`, newer `model.language_model.*`, plain `model.*`.
+import type { SafetensorsStore } from '../checkpoint/safetensors.js';
+import { LightVLMError } from '../errors.js';
+import type { DecoderLayerWeights } from '../graph/decoderStage.js';
+import type { LinearW } from '../graph/ops.js';
+import type { TextConfig } from './config.js';
+
+const LM_PREFIXES = ['language_model.model.', 'model.language_model.', 'model.', 'language_model.'];
+const HEAD_NAMES = ['language_model.lm_head.weight', 'lm_head.weight', 'model.lm_head.weight'];
+
+/** First prefix p among `candidates` for which `p + probe` is a tensor. */
+export function findPrefix(store: SafetensorsStore, candidates: string[], probe: string, what: string): string {
+  const p = candidates.find((c) => store.has(c + probe));
+  if (p === undefined) {
+    throw new LightVLMError(`cannot find the ${what} weights (looked for ${candidates.map((c) => c + probe).join(', ')}). Is this a supported checkpoint layout?`);
+  }
+  return p;
+}
+
+/** Concatenates [out_i, in] matrices along `out` (rows): the fused q|k|v and gate|up weights. */
+function stackRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export class LanguageModelWeights {
+  readonly prefix: string;
+
+  constructor(private readonly store: SafetensorsStore, readonly cfg: TextConfig) {
+    this.prefix = findPrefix(store, LM_PREFIXES, 'embed_tokens.weight', 'language-model');
+  }
+
+  private f(name: string): Float32Array {
+    return this.store.float(this.prefix + name).data;
+  }
+
+  private opt(name: string): Float32Array | undefined {
+    return this.store.has(this.prefix + name) ? this.f(name) : undefined;
+  }
+
+  embedding(): Float32Array {
+    return this.f('embed_tokens.weight'); // [V, D]
+  }
+
+  finalNorm(): Float32Array {
+    return this.f('norm.weight');
+  }
+
+  lmHead(): LinearW {
+    const { vocab: V, hidden: D } = this.cfg;
+    const name = HEAD_NAMES.find((n) => this.store.has(n));
+    if (!name) {
+      if (!this.cfg.tieEmbeddings) throw new LightVLMError('the checkpoint has no lm_head.weight and does not tie word embeddings.');
+      return { w: this.embedding(), out: V, in: D };
+    }
+    return { w: this.store.float(name).data, out: V, in: D };
+  }
+
+  layer(l: number): DecoderLayerWeights {
+    const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = this.cfg;
+    const p = `layers.${l}.`;
+    const qb = this.opt(p + 'self_attn.q_proj.bias');
+    const bias = qb ? stackRows([qb, this.f(p + 'self_attn.k_proj.bias'), this.f(p + 'self_attn.v_proj.bias')]) : undefined;
+    const qkv: LinearW = {
+      w: stackRows([this.f(p + 'self_attn.q_proj.weight'), this.f(p + 'self_attn.k_proj.weight'), this.f(p + 'self_attn.v_proj.weight')]),
+      out: (H + 2 * Hkv) * dh,
+      in: D,
+      ...(bias ? { b: bias } : {}),
+    };
+    const ob = this.opt(p + 'self_attn.o_proj.bias');
+    const gb = this.opt(p + 'mlp.gate_proj.bias');
+    const db = this.opt(p + 'mlp.down_proj.bias');
+    return {
+      inputNorm: this.f(p + 'input_layernorm.weight'),
+      postNorm: this.f(p + 'post_attention_layernorm.weight'),
+      qkv,
+      o: { w: this.f(p + 'self_attn.o_proj.weight'), out: D, in: H * dh, ...(ob ? { b: ob } : {}) },
+      gateUp: {
+        w: stackRows([this.f(p + 'mlp.gate_proj.weight'), this.f(p + 'mlp.up_proj.weight')]),
+        out: 2 * I,
+        in: D,
+        ...(gb ? { b: stackRows([gb, this.f(p + 'mlp.up_proj.bias')]) } : {}),
+      },
+      down: { w: this.f(p + 'mlp.down_proj.weight'), out: D, in: I, ...(db ? { b: db } : {}) },
+    };
+  }
+}
