@@ -1,11 +1,19 @@
-// Turns the user's `acceleration` options into a plan: the prefill merge stages with their policy,
-// and the KV-cache controller used after prefill and at every decode step.
+// Turns the user's `acceleration` options into a plan: the prefill merge stages with their policy
+// (or a pre-LM reducer), and the KV-cache controller used after prefill and at each decode step.
+// Policies only return indices; sequence.ts / cache.ts apply them.
 import { LightVLMError } from '../errors.js';
 import type { LayerCache } from '../kvcache/cache.js';
+import { budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../kvcache/policies.js';
 import type { TextConfig } from '../models/config.js';
+import { lightvlmPolicy, randomPolicy, topScoreDropPolicy, type StagePolicy } from '../merge/policies.js';
+import { chooseDefaultSchedule, fastvSchedule, pyramidDropSchedule, validateStages, type MergeStage } from '../merge/schedule.js';
+import { preLmReducer } from './prelmApply.js';
 import type { LmPrompt } from './generate.js';
-import type { PromptState, Decision, Span } from './sequence.js';
+import type { Decision, PromptState, Span } from './sequence.js';
 import type { DecodeAcceleration, PrefillAcceleration } from './types.js';
+
+export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'fastervlm', 'visionzip', 'fourier'] as const;
+export const KV_METHODS = ['none', 'stale', 'lightvlm', 'streamingllm', 'h2o', 'snapkv'] as const;
 
 export interface StageInput {
   keep: number;
@@ -18,7 +26,7 @@ export interface StageInput {
 
 export interface PrefillPlan {
   method: string;
-  stages: { layer: number; keep: number }[];
+  stages: MergeStage[];
   policy: ((input: StageInput) => Decision) | null;
   preLm?: (prompt: LmPrompt) => LmPrompt;
   seed: number;
@@ -32,14 +40,135 @@ export interface KvController {
   afterStep(caches: LayerCache[], scores: Map<number, Float32Array>): void;
 }
 
+const bind = (p: StagePolicy, mode: 'recycle' | 'single_tail' | 'drop') => (i: StageInput): Decision => p({ ...i, mode });
+
 export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _cfg: TextConfig): PrefillPlan {
   const method = p?.method ?? 'none';
-  if (method === 'none' || (p?.keep === 1 && !p.stages)) return { method, stages: [], policy: null, seed: p?.seed ?? 0 };
-  throw new LightVLMError(`unknown prefill method "${method}".`);
+  const seed = p?.seed ?? 0;
+  const keep = p?.keep ?? 1;
+  if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`keep ${keep} must lie in (0, 1], e.g. --method lightvlm:0.35.`);
+  const none: PrefillPlan = { method, stages: [], policy: null, seed };
+  if (method === 'none') return none;
+  const explicit = p?.stages;
+  if (explicit) validateStages(explicit, L);
+  const stagesOr = (dflt: () => MergeStage[]) => (explicit ? explicit.map((s) => ({ ...s })) : keep === 1 ? [] : dflt());
+  const mode = p?.mergeMode ?? 'recycle';
+  if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`);
+  switch (method) {
+    case 'lightvlm':
+      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode), seed };
+    case 'random':
+      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(randomPolicy, 'drop'), seed };
+    case 'fastv':
+      return { method, stages: stagesOr(() => fastvSchedule(keep, Math.min(2, L - 1))), policy: bind(topScoreDropPolicy, 'drop'), seed };
+    case 'pdrop':
+      return { method, stages: stagesOr(() => pyramidDropSchedule(L, keep)), policy: bind(topScoreDropPolicy, 'drop'), seed };
+    case 'fastervlm':
+    case 'visionzip':
+    case 'fourier':
+      return keep === 1 ? none : { ...none, preLm: preLmReducer(method, keep) };
+    default:
+      throw new LightVLMError(`unknown prefill method "${method}". Use one of: ${PREFILL_METHODS.join(', ')}.`);
+  }
 }
 
-export function resolveKv(d: DecodeAcceleration | undefined, _plan: PrefillPlan): KvController {
+const positive = (name: string, v: number) => {
+  if (!Number.isInteger(v) || v < 0) throw new LightVLMError(`KV ${name} must be a non-negative integer (got ${v}).`);
+  return v;
+};
+
+/** Component A (§4.1): early layers drop the image rows later stages merged away. */
+function pruneStale(caches: LayerCache[], state: PromptState): void {
+  const finalSet = new Set<number>();
+  for (const o of state.orig) if (state.isImage[o]) finalSet.add(o);
+  for (const c of caches) {
+    const rows = staleImageRows(c.orig.subarray(0, c.length), (o) => state.isImage[o] === 1, finalSet);
+    if (rows.length !== c.length) c.gather(rows);
+  }
+}
+
+export function resolveKv(d: DecodeAcceleration | undefined, plan: PrefillPlan): KvController {
   const method = d?.method ?? 'none';
-  if (method === 'none') return { decodeScores: false, afterPrefill: () => {}, afterStep: () => {} };
-  throw new LightVLMError(`unknown KV method "${method}".`);
+  const every = positive('every', d?.every ?? 32);
+  const sinks = positive('sinks', d?.sinks ?? 4);
+  const merging = plan.stages.length > 0;
+  const stale = d?.pruneStaleImage ?? (merging && (method === 'lightvlm' || method === 'stale'));
+  const base: KvController = {
+    decodeScores: false,
+    afterPrefill: (caches, _s, state) => {
+      if (stale) pruneStale(caches, state);
+    },
+    afterStep: () => {},
+  };
+  // Amortised compaction: let a layer grow `every` rows past its limit, then gather back down.
+  const evictEach = (caches: LayerCache[], over: (c: LayerCache) => boolean, rows: (c: LayerCache) => Int32Array) => {
+    for (const c of caches) if (over(c)) c.gather(rows(c));
+  };
+  switch (method) {
+    case 'none':
+    case 'stale':
+      return base;
+    case 'lightvlm': {
+      // Component B (§4.2): budget over GENERATED entries; prompt entries are protected.
+      const budget = positive('budget', d?.budget ?? 1024);
+      const window = positive('window', d?.window ?? Math.min(256, Math.max(0, budget - sinks)));
+      let promptRows: number[] = [];
+      return {
+        decodeScores: true,
+        afterPrefill: (caches, s, state) => {
+          base.afterPrefill(caches, s, state);
+          promptRows = caches.map((c) => c.length);
+        },
+        afterStep: (caches, scores) => {
+          caches.forEach((c, l) => c.accumulate(scores.get(l)!));
+          evictEach(
+            caches,
+            (c) => c.length - promptRows[caches.indexOf(c)]! > budget + every,
+            (c) => budgetEvict({ length: c.length, protectedRows: promptRows[caches.indexOf(c)]!, acc: c.acc, sinks, window, budget }),
+          );
+        },
+      };
+    }
+    case 'streamingllm': {
+      // scope 'all': sinks + recent window over the whole cache, prompt included (faithful to SL).
+      const budget = positive('budget', d?.budget ?? 1024);
+      const window = d?.window ?? budget - sinks;
+      return { ...base, afterStep: (caches) => evictEach(caches, (c) => c.length > sinks + window + every, (c) => streamingKeep({ length: c.length, sinks, window })) };
+    }
+    case 'h2o': {
+      const budget = positive('budget', d?.budget ?? 1024);
+      const recent = d?.window ?? Math.floor(budget / 2);
+      const heavy = budget - recent;
+      return {
+        ...base,
+        prefillScoreFrom: () => 0, // column sums over every prompt query
+        decodeScores: true,
+        afterPrefill: (caches, scores, state) => {
+          caches.forEach((c, l) => c.accumulate(scores.get(l)!));
+          base.afterPrefill(caches, scores, state);
+        },
+        afterStep: (caches, scores) => {
+          caches.forEach((c, l) => c.accumulate(scores.get(l)!));
+          evictEach(caches, (c) => c.length > budget + every, (c) => h2oKeep({ length: c.length, acc: c.acc, heavy, recent }));
+        },
+      };
+    }
+    case 'snapkv': {
+      const capacity = positive('budget', d?.budget ?? 2048);
+      const window = d?.window ?? 32;
+      return {
+        ...base,
+        prefillScoreFrom: (S) => Math.max(0, S - window),
+        afterPrefill: (caches, scores, state) => {
+          base.afterPrefill(caches, scores, state);
+          caches.forEach((c, l) => {
+            const s = scores.get(l)!;
+            if (c.length === s.length && c.length >= capacity) c.gather(snapkvKeep({ length: c.length, scores: s, window, capacity }));
+          });
+        },
+      };
+    }
+    default:
+      throw new LightVLMError(`unknown KV method "${method}". Use one of: ${KV_METHODS.join(', ')}.`);
+  }
 }

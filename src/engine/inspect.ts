@@ -9,7 +9,7 @@ export async function forwardAll(ctx: LmContext, prompt: LmPrompt, perLayer = tr
   const dec = ctx.decoder;
   const { layers: L, hidden: D, kvHeads: Hkv, headDim: dh } = dec.cfg;
   const T = prompt.ids.length;
-  let h = new Float32Array(T * D);
+  let h: Float32Array = new Float32Array(T * D);
   let f = 0;
   const isImage = new Uint8Array(T);
   for (const s of prompt.spans) for (let i = s.start; i < s.start + s.length; i++) isImage[i] = 1;
