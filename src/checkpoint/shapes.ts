@@ -12,11 +12,12 @@
 //   Qwen2.5-0.5B (its config.json): hidden 896, 24 layers, 14 heads, 2 kv heads, MLP 4864, theta 1e6, tied.
 //   Qwen2.5-3B (InternVL2_5-4B llm_config as quoted in public tests): hidden 2048, 36 layers, 16 heads, 2 kv, MLP 11008.
 //   InternVL2_5 original config: downsample_ratio 0.5, max_dynamic_patch 12, image_seq_length 256 (=(448/14*0.5)^2).
-//   NOTE: whether the published InternVL2_5-1B/4B store a separate lm_head is not settled by the sources found
-//   (Qwen2.5-0.5B/3B are tied; the -hf convention followed by fixtures/tiny-internvl is top-level tie = true).
-//   `tieEmbeddings` below follows the brief (tied, no lm_head tensor); flip it if a real checkpoint disagrees.
+//   lm_head: InternVL keeps a separate LM head although Qwen2.5-0.5B/3B alone are tied: the published sizes
+//   (InternVL2-1B / 2.5-1B "0.9B" = 938 M, 2.5-4B "3.7B") only add up with an untied [vocab, H] head (tied
+//   would be 802 M / 3.4 B), and InternVL3-1B's config (same ViT + Qwen2.5-0.5B) has tie_word_embeddings
+//   false. So these write `language_model.lm_head.weight` (fixtures/tiny-internvl is the tied variant).
 // - Qwen2-VL-2B-Instruct (config.json, model dumps): hidden 1536, 28 layers, 12 heads, 2 kv heads, MLP 8960,
-//   vocab 151936, theta 1e6, mrope_section [16,24,24], tied embeddings; ViT depth 32, embed 1280, 16 heads,
+//   vocab 151936, theta 1e6, mrope_section [16,24,24], tied embeddings (2.21 B params, as published); ViT depth 32, embed 1280, 16 heads,
 //   mlp_ratio 4, patch 14, temporal 2, merge 2, merger Linear(5120,5120)→GELU→Linear(5120,1536);
 //   tokens <|vision_start|> 151652, <|vision_end|> 151653, <|image_pad|> 151655, <|video_pad|> 151656;
 //   processor min_pixels 3136, max_pixels 12845056.
@@ -346,7 +347,7 @@ function qwen2vl(): ModelShape {
   };
 }
 
-const QWEN25 = { ropeTheta: 1e6, rmsEps: 1e-6, maxPos: 32768, qkvBias: true, tieEmbeddings: true, vocab: 151674 };
+const QWEN25 = { ropeTheta: 1e6, rmsEps: 1e-6, maxPos: 32768, qkvBias: true, tieEmbeddings: false, vocab: 151674 };
 
 export function modelShape(like: string): ModelShape {
   switch (like) {

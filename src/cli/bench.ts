@@ -118,8 +118,7 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
     let machine: MachineInfo | undefined;
     if (!v['skip-machine']) {
       io.stderr.write('measuring the machine (matmul GFLOP/s, memory bandwidth)...\n');
-      machine = await measureMachine();
-      io.stderr.write(machineLine(machine));
+      machine = await measureMachine(); // printed with the table on stdout
     }
     const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model);
     const interrupt = catchInterrupt(io);

@@ -3,6 +3,7 @@ import { setDefaultThreads } from '../runtime/ort.js';
 import { LightVLMError } from '../errors.js';
 import { loadDataset } from '../eval/dataset.js';
 import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval } from '../eval/run.js';
+import { MATCH_MODES, type MatchMode } from '../eval/score.js';
 import { renderTable } from '../report/table.js';
 import { lineChart } from '../report/svg.js';
 import { comboLabel, expandCombos } from './specs.js';
@@ -26,17 +27,20 @@ retention = accuracy / accuracy of the unreduced model ('none') on the same ques
   --kv NAME[:BUDGET]     repeatable; decode KV-cache policy: none lightvlm streamingllm h2o snapkv.
                          Every --method is paired with every --kv; without --kv the engine default
   --max-new-tokens N     answer length limit (default 16)
-  --prompt-suffix TEXT   appended to every question (default: "\\nAnswer the question using a
-                         single word or phrase."; pass '' for none)
+  --match MODE           exact (default): the answer with surrounding white space stripped must
+                         equal a gold answer. normalized: first line only, NFKC, lower case,
+                         "answer:" prefix, punctuation (except inside words) and the articles
+                         a/an/the removed, number words zero..twenty read as digits, white space
+                         collapsed, on both sides; for chatty models ("Yes.", "Two")
+  --prompt-suffix TEXT   appended to every question (default: none, the question as written).
+                         LLaVA-1.5-style models: $'\\nAnswer the question using a single word or phrase.'
   --threads N            ONNX Runtime intra-op threads (default: all cores)
   --json FILE            write { model, dataset, questions, skipped, methods, answers } as JSON
   --chart FILE.svg       write a chart of accuracy vs kept image-token fraction, a line per method
   --markdown             print the table as markdown
   -h, --help             show this text
 
-Scoring: the first line of the answer, NFKC, lower case, "answer:" prefix, punctuation and the
-articles a/an/the removed, number words zero..twenty read as digits, whitespace collapsed; then exact
-match against any gold answer. Each image goes through the vision encoder once, shared by all
+Generation is greedy. Each image goes through the vision encoder once, shared by all
 questions and methods on it. Bad rows (invalid JSON, missing fields, missing or unreadable image)
 are reported with their line number, skipped and counted. Ctrl-C prints what has been scored so far.
 Exit codes: 0 done, 2 bad input, 130 interrupted.
@@ -51,6 +55,7 @@ const FLAGS = {
   kv: { type: 'string', multiple: true },
   'max-new-tokens': { type: 'string' },
   'prompt-suffix': { type: 'string' },
+  match: { type: 'string' },
   threads: { type: 'string' },
   json: { type: 'string' },
   chart: { type: 'string' },
@@ -96,6 +101,8 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     const limit = positiveInt(v.limit, '--limit', Infinity);
     const maxNewTokens = positiveInt(v['max-new-tokens'], '--max-new-tokens', 16);
     const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
+    const match = (v.match ?? 'exact') as MatchMode;
+    if (!MATCH_MODES.includes(match)) throw new LightVLMError(`--match ${v.match}: valid modes are ${MATCH_MODES.join(', ')}.`);
     const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true);
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
@@ -117,6 +124,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
         combos,
         maxNewTokens,
         promptSuffix: v['prompt-suffix'] ?? DEFAULT_PROMPT_SUFFIX,
+        match,
         signal: interrupt.signal,
         onAnswer: (a, done) => {
           const c = correct.get(a.label) ?? [0, 0];
@@ -135,7 +143,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
 
     const report = buildEvalReport(model, ds.dir, combos, ds.bad, outcome);
     io.stdout.write(evalTable(report, v.markdown ?? false));
-    io.stdout.write(`\n${report.questions} questions scored, ${report.skipped} rows skipped${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
+    io.stdout.write(`\n${report.questions} questions scored, ${report.skipped} rows skipped; ${report.scoring}${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
     if (v.json !== undefined) writeOutput(v.json, JSON.stringify(report, null, 2) + '\n', io, 'per-question answers');
     if (v.chart !== undefined) writeOutput(v.chart, evalChart(report, `Accuracy vs kept image tokens (${report.questions} questions)`), io, 'the chart');
     return outcome.interrupted ? 130 : 0;

@@ -38,7 +38,9 @@ export function parseFlags<O extends Options>(argv: string[], options: O, comman
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
-    throw new LightVLMError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}. Run 'lightvlm ${command} --help' for the flags.`);
+    // Node's hint about '--flag=-XYZ' is about its own syntax; the rest of its text is kept.
+    const msg = (e as Error).message.split('\n').filter((l) => !l.startsWith('To specify')).join(' ').replace(/\.?\s*$/, '');
+    throw new LightVLMError(`${msg}. Run 'lightvlm ${command} --help' for the flags.`);
   }
 }
 

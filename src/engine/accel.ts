@@ -22,6 +22,9 @@ export interface StageInput {
   hidden: Float32Array;
   dim: number;
   rng: () => number;
+  /** LM-token grid of each image part in token order, and the current rows' original span offsets. */
+  grids: { h: number; w: number }[];
+  origInSpan: Int32Array; // [T_cur] index of each row inside its ORIGINAL image span, −1 for text
 }
 
 export interface PrefillPlan {
@@ -45,7 +48,8 @@ const bind = (p: StagePolicy, mode: 'recycle' | 'single_tail' | 'drop') => (i: S
 export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _cfg: TextConfig): PrefillPlan {
   const method = p?.method ?? 'none';
   const seed = p?.seed ?? 0;
-  const keep = p?.keep ?? 1;
+  // A method named without a keep (and without stages) reduces to the spec's headline 35%.
+  const keep = p?.keep ?? (method === 'none' || p?.stages ? 1 : 0.35);
   if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`keep ${keep} must lie in (0, 1], e.g. --method lightvlm:0.35.`);
   const none: PrefillPlan = { method, stages: [], policy: null, seed };
   if (method === 'none') return none;

@@ -66,6 +66,9 @@ export async function generate(
   const state = new PromptState(hidden, Int32Array.from(ids, (_, i) => i), reduced.pos, reduced.spans.map((s) => ({ ...s })), isImage, D);
   const caches = Array.from({ length: L }, () => new LayerCache(Hkv * dh, Math.max(64, Tp + Math.min(maxNew, 4096))));
   const imageTokensPerLayer: number[] = [];
+  const kept: { layer: number; imageIndices: number[] }[] = [];
+  const imageOrder = new Int32Array(Tp).fill(-1); // original row → index among the image tokens
+  for (let i = 0, k = 0; i < Tp; i++) if (isImage[i]) imageOrder[i] = k++;
 
   // ---- prefill, stage by stage ----
   const bounds = [0, ...plan.stages.map((s) => s.layer), L];
@@ -87,8 +90,10 @@ export async function generate(
     h = out.hidden;
     state.hidden = h;
     if (j + 2 < bounds.length) {
-      state.apply(plan.policy!({ keep: plan.stages[j]!.keep, spans: state.spans, scores: out.lastScore!, hidden: h, dim: D, rng }));
+      const origInSpan = Int32Array.from(state.orig, (o) => imageOrder[o]!);
+      state.apply(plan.policy!({ keep: plan.stages[j]!.keep, spans: state.spans, scores: out.lastScore!, hidden: h, dim: D, rng, grids: reduced.grids, origInSpan }));
       h = state.hidden;
+      kept.push({ layer: b, imageIndices: Array.from(state.orig).filter((o) => isImage[o]).map((o) => imageOrder[o]!) });
     }
   }
   const S = state.length;
@@ -145,5 +150,5 @@ export async function generate(
     cacheEntriesPerLayer: caches.map((c) => c.length),
     cacheBytes: caches.reduce((a, c) => a + c.bytes, 0),
   };
-  return { text, tokenIds: out, stats };
+  return { text, tokenIds: out, stats, kept, grids: prompt.grids };
 }

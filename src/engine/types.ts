@@ -56,6 +56,10 @@ export interface GenerateResult {
   text: string;
   tokenIds: number[];
   stats: GenerateStats;
+  /** Image tokens (0-based, in image-token order) kept from each merge layer on: what --explain draws. */
+  kept: { layer: number; imageIndices: number[] }[];
+  /** LM-token grid of each image part (one for LLaVA/Qwen2-VL; one per tile for InternVL), in token order. */
+  grids: { h: number; w: number }[];
 }
 
 /** An image after preprocessing and the vision tower: reusable across questions and methods. */

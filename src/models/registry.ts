@@ -5,12 +5,16 @@ import { openCheckpoint } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
 import { readJsonFile, readModelConfig, type Json } from './config.js';
 import type { Family } from './family.js';
+import { createInternVL } from './internvl.js';
 import { createLlava } from './llava.js';
+import { createQwen2VL } from './qwen2vl.js';
 
 type Factory = (cfg: Json, store: ReturnType<typeof openCheckpoint>, processorCfg: Json) => Family;
 
 const FAMILIES: Record<string, Factory> = {
   llava: createLlava,
+  internvl: createInternVL,
+  qwen2_vl: createQwen2VL,
 };
 
 export const SUPPORTED_MODEL_TYPES = (): string[] => Object.keys(FAMILIES);

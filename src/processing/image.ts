@@ -8,7 +8,7 @@
 // - embedded ICC profiles and EXIF orientation are ignored (PIL applies neither).
 // Decoding itself is done by sharp (libvips: JPEG, PNG, WebP, GIF first frame, TIFF, AVIF...).
 import fs from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type Metadata, type SharpOptions } from 'sharp';
 import { LightVLMError } from '../errors.js';
 import type { RgbImage } from './resize.js';
 
@@ -30,6 +30,7 @@ function describe(src: string | Uint8Array): string {
 }
 
 function notReadable(src: string | Uint8Array, why: string): LightVLMError {
+  why = why.trim().replace(/[:.]+$/, '');
   return new LightVLMError(
     `${describe(src)} is not a readable image (JPEG, PNG, WebP): ${why}. Check that the file is a complete, uncorrupted image in a supported format.`,
   );
@@ -55,7 +56,7 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
 
   // Header only: no pixels are decoded here, so a huge image is rejected cheaply.
   const base = { limitInputPixels: false as const, ignoreIcc: true, autoOrient: false, failOn: 'warning' as const, page: 0, pages: 1 };
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(input, base).metadata();
   } catch (e) {
@@ -68,8 +69,8 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
   }
   if (width * height > maxPixels) {
     throw new LightVLMError(
-      `${describe(src)} is ${width}x${height} = ${(width * height / 1e6).toFixed(1)} megapixels, above the limit of ` +
-        `${(maxPixels / 1e6).toFixed(1)} megapixels. Downscale the image first, or raise the limit with loadImage(path, { maxPixels }).`,
+      `${describe(src)} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} pixels ` +
+        `(default MAX_IMAGE_PIXELS = ${MAX_IMAGE_PIXELS}). Downscale the image first, or raise the limit with loadImage(path, { maxPixels }).`,
     );
   }
 
@@ -85,10 +86,10 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
   }
 }
 
-type SharpOpts = sharp.SharpOptions;
+type SharpOpts = SharpOptions;
 
 // 16-bit images: get the raw 16-bit samples and reduce them like Pillow does.
-async function decode16(input: Buffer, base: SharpOpts, meta: sharp.Metadata): Promise<RgbImage> {
+async function decode16(input: Buffer, base: SharpOpts, meta: Metadata): Promise<RgbImage> {
   const grey = meta.space === 'grey16' || meta.space === 'b-w';
   const { data, info } = await sharp(input, base)
     .toColourspace(grey ? 'grey16' : 'rgb16')

@@ -1,14 +1,25 @@
-// Image processors reproducing `transformers`' PIL-backend ("slow") classes from the raw
+// Image processors reproducing `transformers` 5 (default torchvision backend, or the PIL backend) from the raw
 // `image_processor` dict (nested in processor_config.json or flat in preprocessor_config.json):
 //   CLIPImageProcessor     → clipProcess      (LLaVA)
 //   GotOcr2ImageProcessor  → gotOcr2Process   (InternVL dynamic tiling)
 //   Qwen2VLImageProcessor  → qwen2vlProcess   (Qwen2-VL patch flattening)
-// The order of operations and numeric types follow HF: resize / crop on uint8 with PIL, then
-// rescale (`float32(uint8 * float64 factor)`) and normalise (`(x - mean) / std` in float32).
+// The order of operations and float32 rounding follow HF: antialiased resize and centre crop on
+// uint8 (see resize.ts), then rescale + normalise into float32 (see toPlanar).
 import fs from 'node:fs';
 import path from 'node:path';
 import { LightVLMError } from '../errors.js';
-import { PIL_BICUBIC, resizeRgb, type RgbImage } from './resize.js';
+import { PIL_BICUBIC, resizeRgb, type ResizeBackend, type RgbImage } from './resize.js';
+
+export type { ResizeBackend } from './resize.js';
+
+/**
+ * `backend`: whose arithmetic to reproduce. 'torchvision' (default) is transformers 5's default
+ * image-processor backend and what the reference fixtures were made with; 'pil' is the
+ * `*ImageProcessorPil` classes (stock Pillow). They differ by at most one uint8 level per pixel.
+ */
+export interface ProcessOptions {
+  backend?: ResizeBackend;
+}
 
 /** The raw HF image-processor dict. */
 export type ImageProcessorConfig = Record<string, unknown>;
@@ -81,22 +92,32 @@ function resampleOf(cfg: ImageProcessorConfig, dflt: number): number {
 // ---------- shared steps ----------
 
 /**
- * Rescale + normalise into planar float32 [3, H, W], with HF's precision:
- * rescale = float32(px * factor) computed in float64; normalise in float32 with float32 mean/std.
+ * Rescale + normalise into planar float32 [3, H, W], with HF's float32 rounding:
+ * - PIL backend: x = f32(px * factor) (computed in float64), then f32(f32(x - mean) / std);
+ * - torchvision backend (rescale and normalise fused): f32(f32(px - mean/factor) / (std/factor)),
+ *   with mean/factor = f32(f32(mean) * f32(1/factor)); rescale alone = f32(px * f32(factor)).
  */
-function toPlanar(img: RgbImage, cfg: ImageProcessorConfig, dfltMean: number[], dfltStd: number[], out?: Float32Array, offset = 0): Float32Array {
+function toPlanar(img: RgbImage, cfg: ImageProcessorConfig, backend: ResizeBackend, out?: Float32Array, offset = 0): Float32Array {
   const doRescale = bool(cfg, 'do_rescale', true);
   const doNormalize = bool(cfg, 'do_normalize', true);
   const factor = num(cfg, 'rescale_factor', 1 / 255);
-  const mean = triple(cfg, 'image_mean', dfltMean).map(Math.fround);
-  const std = triple(cfg, 'image_std', dfltStd).map(Math.fround);
+  const mean = triple(cfg, 'image_mean', OPENAI_CLIP_MEAN).map(Math.fround);
+  const std = triple(cfg, 'image_std', OPENAI_CLIP_STD).map(Math.fround);
+  const fused = backend === 'torchvision' && doRescale && doNormalize;
+  const inv = Math.fround(1 / factor);
   const hw = img.width * img.height;
   const dst = out ?? new Float32Array(3 * hw);
   for (let c = 0; c < 3; c++) {
     // One lookup table per channel: the result only depends on the uint8 value.
     const lut = new Float32Array(256);
+    const m = Math.fround(mean[c] * inv);
+    const sd = Math.fround(std[c] * inv);
     for (let v = 0; v < 256; v++) {
-      let x = doRescale ? Math.fround(v * factor) : v;
+      if (fused) {
+        lut[v] = Math.fround(Math.fround(v - m) / sd);
+        continue;
+      }
+      let x = !doRescale ? v : backend === 'pil' ? Math.fround(v * factor) : Math.fround(v * Math.fround(factor));
       if (doNormalize) x = Math.fround(Math.fround(x - mean[c]) / std[c]);
       lut[v] = x;
     }
@@ -106,48 +127,24 @@ function toPlanar(img: RgbImage, cfg: ImageProcessorConfig, dfltMean: number[], 
   return dst;
 }
 
-// transformers.image_transforms.center_crop on a uint8 image, including its zero padding when the
-// crop is larger than the image (pad offsets use ceil, crop offsets use floor division).
-function centerCrop(img: RgbImage, cropH: number, cropW: number): RgbImage {
-  const { width: W, height: H } = img;
-  let top = Math.floor((H - cropH) / 2);
-  let left = Math.floor((W - cropW) / 2);
+// Centre crop on uint8 (before rescaling), zero-padding a side that is shorter than the crop.
+// Where the image is larger it starts at floor((size - crop) / 2) in both backends; where it is
+// smaller the image lands at ceil(d / 2) (numpy `center_crop`, PIL backend) or floor(d / 2)
+// (torchvision backend pads left/top with d // 2), d = crop - size.
+function centerCrop(img: RgbImage, cropH: number, cropW: number, backend: ResizeBackend): RgbImage {
+  const place = (size: number, crop: number): { src: number; dst: number; n: number } => {
+    if (crop <= size) return { src: Math.floor((size - crop) / 2), dst: 0, n: crop };
+    const d = crop - size;
+    return { src: 0, dst: backend === 'pil' ? Math.ceil(d / 2) : Math.floor(d / 2), n: size };
+  };
+  const py = place(img.height, cropH);
+  const px = place(img.width, cropW);
   const out = new Uint8Array(cropH * cropW * 3);
-  if (top >= 0 && top + cropH <= H && left >= 0 && left + cropW <= W) {
-    for (let y = 0; y < cropH; y++) {
-      const s = ((top + y) * W + left) * 3;
-      out.set(img.data.subarray(s, s + cropW * 3), y * cropW * 3);
-    }
-    return { width: cropW, height: cropH, data: out };
+  for (let y = 0; y < py.n; y++) {
+    const s = ((py.src + y) * img.width + px.src) * 3;
+    out.set(img.data.subarray(s, s + px.n * 3), ((py.dst + y) * cropW + px.dst) * 3);
   }
-  // Pad to at least the crop size (image centred, rounding its offset up), then crop.
-  const newH = Math.max(cropH, H);
-  const newW = Math.max(cropW, W);
-  const topPad = Math.ceil((newH - H) / 2);
-  const leftPad = Math.ceil((newW - W) / 2);
-  top += topPad;
-  left += leftPad;
-  const y0 = Math.max(0, top);
-  const y1 = Math.min(newH, top + cropH);
-  const x0 = Math.max(0, left);
-  const x1 = Math.min(newW, left + cropW);
-  const oh = y1 - y0;
-  const ow = x1 - x0;
-  const res = new Uint8Array(oh * ow * 3);
-  for (let y = 0; y < oh; y++) {
-    const py = y0 + y - topPad; // row in the original image
-    if (py < 0 || py >= H) continue;
-    for (let x = 0; x < ow; x++) {
-      const px = x0 + x - leftPad;
-      if (px < 0 || px >= W) continue;
-      const s = (py * W + px) * 3;
-      const d = (y * ow + x) * 3;
-      res[d] = img.data[s];
-      res[d + 1] = img.data[s + 1];
-      res[d + 2] = img.data[s + 2];
-    }
-  }
-  return { width: ow, height: oh, data: res };
+  return { width: cropW, height: cropH, data: out };
 }
 
 // PilBackend.resize target size from a size dict: (height, width).
@@ -196,18 +193,19 @@ export interface ClipOutput {
 }
 
 /** CLIPImageProcessor: resize (shortest edge or height/width) → centre crop → rescale → normalise. */
-export function clipProcess(img: RgbImage, cfg: ImageProcessorConfig): ClipOutput {
+export function clipProcess(img: RgbImage, cfg: ImageProcessorConfig, opts: ProcessOptions = {}): ClipOutput {
+  const backend = opts.backend ?? 'torchvision';
   let im = img;
   if (bool(cfg, 'do_resize', true)) {
     const [h, w] = resizeTarget(im, sizeDict(cfg.size, false, { shortest_edge: 224 }));
-    im = resizeRgb(im, w, h, resampleOf(cfg, PIL_BICUBIC));
+    im = resizeRgb(im, w, h, resampleOf(cfg, PIL_BICUBIC), backend);
   }
   if (bool(cfg, 'do_center_crop', true)) {
     const crop = sizeDict(cfg.crop_size, true, { height: 224, width: 224 });
     if (!crop.height || !crop.width) throw new LightVLMError(`image processor crop_size ${JSON.stringify(cfg.crop_size)} must have "height" and "width". Fix the config.`);
-    im = centerCrop(im, crop.height, crop.width);
+    im = centerCrop(im, crop.height, crop.width, backend);
   }
-  return { pixelValues: toPlanar(im, cfg, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD), dims: [1, 3, im.height, im.width] };
+  return { pixelValues: toPlanar(im, cfg, backend), dims: [1, 3, im.height, im.width] };
 }
 
 // ---------- GOT-OCR2 / InternVL ----------
@@ -251,7 +249,8 @@ export interface GotOcr2Output {
  * cut row-major tiles, then append a thumbnail (whole image resized to one tile) if there are
  * several tiles. Otherwise a plain resize to `size`. Each tile is rescaled/normalised to [3, H, W].
  */
-export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig): GotOcr2Output {
+export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig, opts: ProcessOptions = {}): GotOcr2Output {
+  const backend = opts.backend ?? 'torchvision';
   const size = sizeDict(cfg.size, true, { height: 384, width: 384 });
   const resample = resampleOf(cfg, PIL_BICUBIC);
   const minP = num(cfg, 'min_patches', 1);
@@ -262,7 +261,7 @@ export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig): GotOcr
     const th = size.height;
     const tw = size.width;
     const [cols, rows] = optimalTiledCanvas(img.height, img.width, th, tw, minP, maxP);
-    const canvas = resizeRgb(img, tw * cols, th * rows, resample);
+    const canvas = resizeRgb(img, tw * cols, th * rows, resample, backend);
     tiles = [];
     for (let i = 0; i < cols * rows; i++) {
       const c = i % cols;
@@ -274,18 +273,18 @@ export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig): GotOcr
       }
       tiles.push({ width: tw, height: th, data: t });
     }
-    if (tiles.length !== 1) tiles.push(resizeRgb(img, tw, th, resample));
+    if (tiles.length !== 1) tiles.push(resizeRgb(img, tw, th, resample, backend));
   } else {
     let im = img;
     if (bool(cfg, 'do_resize', true)) {
       const [h, w] = resizeTarget(im, size);
-      im = resizeRgb(im, w, h, resample);
+      im = resizeRgb(im, w, h, resample, backend);
     }
     tiles = [im];
   }
   const { width: W, height: H } = tiles[0];
   const out = new Float32Array(tiles.length * 3 * H * W);
-  tiles.forEach((t, i) => toPlanar(t, cfg, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, out, i * 3 * H * W));
+  tiles.forEach((t, i) => toPlanar(t, cfg, backend, out, i * 3 * H * W));
   return { pixelValues: out, dims: [tiles.length, 3, H, W], numTiles: tiles.length };
 }
 
@@ -330,7 +329,8 @@ export interface Qwen2VLOutput {
  * reshape [t, tp, C, h/m, m, ps, w/m, m, ps] + transpose (0, 3, 6, 4, 7, 2, 1, 5, 8).
  * A single image is repeated to temporal_patch_size frames.
  */
-export function qwen2vlProcess(img: RgbImage, cfg: ImageProcessorConfig): Qwen2VLOutput {
+export function qwen2vlProcess(img: RgbImage, cfg: ImageProcessorConfig, opts: ProcessOptions = {}): Qwen2VLOutput {
+  const backend = opts.backend ?? 'torchvision';
   const ps = num(cfg, 'patch_size', 14);
   const tp = num(cfg, 'temporal_patch_size', 2);
   const m = num(cfg, 'merge_size', 2);
@@ -340,12 +340,12 @@ export function qwen2vlProcess(img: RgbImage, cfg: ImageProcessorConfig): Qwen2V
   let im = img;
   if (bool(cfg, 'do_resize', true)) {
     const [h, w] = smartResize(im.height, im.width, ps * m, minPixels, maxPixels);
-    im = resizeRgb(im, w, h, resampleOf(cfg, PIL_BICUBIC));
+    im = resizeRgb(im, w, h, resampleOf(cfg, PIL_BICUBIC), backend);
   }
   if (im.height % (ps * m) !== 0 || im.width % (ps * m) !== 0) {
     throw new LightVLMError(`Qwen2-VL needs image sides that are multiples of ${ps * m}, got ${im.width}x${im.height} with do_resize false. Enable do_resize or resize the image first.`);
   }
-  const planar = toPlanar(im, cfg, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD); // [3, H, W]
+  const planar = toPlanar(im, cfg, backend); // [3, H, W]
   const H = im.height;
   const W = im.width;
   const gh = H / ps;

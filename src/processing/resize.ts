@@ -1,12 +1,20 @@
-// PIL-exact resizing of 8-bit RGB images (what `transformers`' PIL-based image processors call:
-// `PIL.Image.resize((w, h), resample, reducing_gap=None)` on a mode "RGB" image).
+// Resizing of 8-bit RGB images exactly as `transformers` image processors do it (on uint8, before
+// rescaling). Two arithmetic flavours of the same antialiased resampler exist:
 //
-// Bicubic (3) and bilinear (2) follow Pillow's `libImaging/Resample.c`: a separable two-pass
-// convolution (horizontal pass first into a uint8 temporary, then vertical), whose filter support
-// is widened by the downscale factor (= antialiasing), with per-output-pixel coefficients that are
-// normalised in double precision and then quantised to 22-bit fixed point; sums start at half an
-// LSB and are clipped to 0..255. Nearest (0) follows Pillow's affine "scale" path
-// (`Geometry.c`, `ImagingScaleAffine`): source index = floor((dst + 0.5) * in / out).
+// - 'pil': stock Pillow `Image.resize` (`libImaging/Resample.c`), used by the PIL backend
+//   (`*ImageProcessorPil`). Coefficients quantised to 22-bit fixed point.
+// - 'torchvision' (default): `torchvision.transforms.v2.functional.resize(uint8, antialias=True)` on
+//   CPU, used by the default backend of transformers 5. PyTorch's uint8 kernel is a port of
+//   Pillow-SIMD: same filter and bounds, but int16 coefficients whose precision is chosen per axis
+//   (largest number of bits keeping the biggest coefficient below 2^15, typically 14-15 bits).
+//   The reference fixtures match this flavour bit-exactly; stock Pillow differs by ±1 level on ~1% of
+//   pixels after a downscale.
+//
+// Both: separable, horizontal pass first into a uint8 temporary, then vertical; the filter support
+// is widened by the downscale factor (= antialiasing); weights normalised in double precision, then
+// rounded half away from zero; sums start at half an LSB, are floored and clipped to 0..255.
+// Bicubic uses a = -0.5. Nearest: both map dst x to floor((x + 0.5) * in / out) (Pillow in double,
+// PyTorch's "nearest-exact", which transformers uses for PIL NEAREST, in float32).
 import { LightVLMError } from '../errors.js';
 
 /** An 8-bit RGB image: `data` is RGB interleaved, row-major, length `width * height * 3`. */
@@ -18,15 +26,12 @@ export interface RgbImage {
 
 /** PIL resampling filter ids (as in `PIL.Image.Resampling` and HF's `resample` config field). */
 export const PIL_NEAREST = 0;
+export const PIL_LANCZOS = 1;
 export const PIL_BILINEAR = 2;
 export const PIL_BICUBIC = 3;
 
-// Fixed-point precision of the coefficients. Stock Pillow uses 22 bits for every image.
-// Pillow-SIMD and PyTorch's uint8 antialiased kernel (torchvision) instead pick, per axis, the
-// largest precision that keeps the biggest coefficient below 2^15 (int16 coefficients, usually
-// 14-15 bits). The reference fixtures match the latter bit-exactly (stock 22-bit Pillow differs by
-// ±1 level on ~1% of pixels), so that is the default; pass `precision: 'pil22'` for stock Pillow.
-export type ResamplePrecision = 'int16' | 'pil22';
+/** Which library's arithmetic to reproduce (see the file header). */
+export type ResizeBackend = 'torchvision' | 'pil';
 const PIL_PRECISION_BITS = 32 - 8 - 2;
 const MAX_COEF_BITS = 15;
 
@@ -51,7 +56,18 @@ function triangle(x: number): number {
   return 0;
 }
 
+function sinc(x: number): number {
+  if (x === 0) return 1;
+  x *= Math.PI;
+  return Math.sin(x) / x;
+}
+
+function lanczos(x: number): number {
+  return -3 <= x && x < 3 ? sinc(x) * sinc(x / 3) : 0;
+}
+
 const FILTERS: Record<number, Filter> = {
+  [PIL_LANCZOS]: { support: 3, fn: lanczos },
   [PIL_BILINEAR]: { support: 1, fn: triangle },
   [PIL_BICUBIC]: { support: 2, fn: bicubic },
 };
@@ -68,7 +84,7 @@ interface Coeffs {
   bits: number; // fixed-point precision of kk
 }
 
-function precompute(inSize: number, outSize: number, filter: Filter, precision: ResamplePrecision): Coeffs {
+function precompute(inSize: number, outSize: number, filter: Filter, backend: ResizeBackend): Coeffs {
   const scale = inSize / outSize;
   const filterscale = scale < 1 ? 1 : scale;
   const support = filter.support * filterscale;
@@ -96,7 +112,7 @@ function precompute(inSize: number, outSize: number, filter: Filter, precision: 
     bounds[xx * 2 + 1] = xmax;
   }
   let bits = PIL_PRECISION_BITS;
-  if (precision === 'int16') {
+  if (backend === 'torchvision') {
     let maxk = 0;
     for (let i = 0; i < pre.length; i++) if (pre[i] > maxk) maxk = pre[i];
     for (bits = 0; bits < PIL_PRECISION_BITS; bits++) {
@@ -118,10 +134,10 @@ function clip8(v: number, bits: number): number {
 }
 
 /**
- * Resizes `img` to `width` x `height` exactly as Pillow's `Image.resize` does for an RGB image
- * (`resample`: 3 bicubic, 2 bilinear, 0 nearest). Same size → copy, as in Pillow.
+ * Resizes `img` to `width` x `height` (`resample`: 3 bicubic, 2 bilinear, 1 lanczos, 0 nearest) with the
+ * arithmetic of `backend`. Same size → copy, as in both libraries.
  */
-export function resizeRgb(img: RgbImage, width: number, height: number, resample: number = PIL_BICUBIC, precision: ResamplePrecision = 'int16'): RgbImage {
+export function resizeRgb(img: RgbImage, width: number, height: number, resample: number = PIL_BICUBIC, backend: ResizeBackend = 'torchvision'): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new LightVLMError(`cannot resize an image to ${width}x${height}: both sides must be positive integers. Check the image processor's size settings.`);
   }
@@ -129,16 +145,17 @@ export function resizeRgb(img: RgbImage, width: number, height: number, resample
     throw new LightVLMError(`cannot resize an empty ${img.width}x${img.height} image. Pass an image with at least one pixel.`);
   }
   if (width === img.width && height === img.height) return { width, height, data: img.data.slice() };
-  if (resample === PIL_NEAREST) return resizeNearest(img, width, height);
-  const filter = FILTERS[resample];
+  if (resample === PIL_NEAREST) return resizeNearest(img, width, height, backend);
+  // transformers' torchvision backend has no tensor Lanczos and falls back to bicubic.
+  const filter = FILTERS[backend === 'torchvision' && resample === PIL_LANCZOS ? PIL_BICUBIC : resample];
   if (!filter) {
-    throw new LightVLMError(`image resampling filter ${resample} is not supported (supported: 0 nearest, 2 bilinear, 3 bicubic). Set "resample" in the image processor config to one of these.`);
+    throw new LightVLMError(`image resampling filter ${resample} is not supported (supported: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic). Set "resample" in the image processor config to one of these.`);
   }
 
   const needH = width !== img.width;
   const needV = height !== img.height;
-  const horiz = precompute(img.width, width, filter, precision);
-  const vert = precompute(img.height, height, filter, precision);
+  const horiz = precompute(img.width, width, filter, backend);
+  const vert = precompute(img.height, height, filter, backend);
 
   let src = img;
   let vb = vert.bounds;
@@ -215,15 +232,24 @@ function verticalPass(img: RgbImage, outH: number, co: Coeffs, bounds: Int32Arra
   return { width: w, height: outH, data: out };
 }
 
-// Pillow NEAREST: affine map with a[0] = in/out, source = COORD(a0 * (x + 0.5)), COORD = floor for ≥ 0.
-function resizeNearest(img: RgbImage, width: number, height: number): RgbImage {
-  const sx = img.width / width;
-  const sy = img.height / height;
+// Source index of destination index `x` for nearest-neighbour resampling.
+function nearestIndex(x: number, inSize: number, outSize: number, backend: ResizeBackend): number {
+  if (backend === 'pil') {
+    // Pillow's affine "scale" path: COORD(a0 * (x + 0.5)) with a0 = in / out (double).
+    return Math.min(inSize - 1, Math.trunc((inSize / outSize) * (x + 0.5)));
+  }
+  // transformers maps PIL NEAREST to torchvision NEAREST_EXACT; PyTorch's nearest-exact index is
+  // floorf((x + 0.5) * (float)(in / out)), the product rounded to float32 before flooring.
+  const scale = Math.fround(inSize / outSize);
+  return Math.min(inSize - 1, Math.floor(Math.fround((x + 0.5) * scale)));
+}
+
+function resizeNearest(img: RgbImage, width: number, height: number, backend: ResizeBackend): RgbImage {
   const xin = new Int32Array(width);
-  for (let x = 0; x < width; x++) xin[x] = Math.min(img.width - 1, Math.trunc(sx * (x + 0.5)));
+  for (let x = 0; x < width; x++) xin[x] = nearestIndex(x, img.width, width, backend);
   const out = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
-    const yi = Math.min(img.height - 1, Math.trunc(sy * (y + 0.5)));
+    const yi = nearestIndex(y, img.height, height, backend);
     const rowIn = yi * img.width * 3;
     for (let x = 0; x < width; x++) {
       const i = rowIn + xin[x] * 3;

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// `lightvlm` command: dispatches to the subcommands. Errors a user can fix print one clear line
+// and exit non-zero; nothing from inside ONNX Runtime reaches the terminal as a stack trace.
+import { LightVLMError } from '../errors.js';
+
+const HELP = `lightvlm: run Hugging Face vision-language models on ONNX Runtime, faster with LightVLM
+
+Usage: lightvlm <command> [options]
+
+Commands:
+  run               answer a question about an image (streams the answer)
+  eval              score methods on a VQA dataset folder (accuracy, retention, chart)
+  bench             time methods side by side on one image (interleaved, medians, ratios)
+  bench-suite       the default benchmark suite behind \`npm run bench\`; rewrites BENCHMARKS.md
+  make-checkpoint   write a random-weight checkpoint with the shapes of a published model
+
+Run \`lightvlm <command> --help\` for the options of each command.
+The bundled demo model is models/synth-llava; --model defaults to it.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP);
+      return cmd === undefined ? 1 : 0;
+    case 'run':
+      return (await import('./run.js')).runCommand(rest);
+    case 'eval':
+      return (await import('./eval.js')).evalCommand(rest);
+    case 'bench':
+      return (await import('./bench.js')).benchCommand(rest);
+    case 'bench-suite':
+      return (await import('./benchSuite.js')).benchSuiteCommand(rest);
+    case 'make-checkpoint':
+      return (await import('./makeCheckpoint.js')).makeCheckpointCommand(rest);
+    default:
+      throw new LightVLMError(`unknown command "${cmd}". Commands: run, eval, bench, bench-suite, make-checkpoint (see lightvlm --help).`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof LightVLMError) {
+      process.stderr.write(`lightvlm: error: ${e.message}\n`);
+      process.exitCode = e.exitCode;
+    } else if ((e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`lightvlm: error: ${(e as Error).message}. See --help.\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`lightvlm: internal error: ${(e as Error)?.message ?? e}\n(set LIGHTVLM_DEBUG=1 for the stack trace, and please report it)\n`);
+      if (process.env.LIGHTVLM_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
+      process.exitCode = 70;
+    }
+  },
+);

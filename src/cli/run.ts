@@ -1,0 +1,131 @@
+// `lightvlm run`: one question about one image. Plain mode streams the answer; --json prints one object.
+import fs from 'node:fs';
+import { LightVLMError } from '../errors.js';
+import type { Acceleration, GenerateOptions } from '../engine/types.js';
+import { setDefaultThreads } from '../runtime/ort.js';
+import { parseStages } from '../merge/schedule.js';
+import { DEMO_MODEL, num } from './common.js';
+import { parseFlags } from './measureShared.js';
+import { parseKvSpec, parseMethodSpec } from './specs.js';
+
+const HELP = `Usage: lightvlm run --image FILE --prompt TEXT [options]
+
+Answers a question about an image. Streams the answer as it is generated.
+
+Model and input:
+  --model DIR              Hugging Face model folder (default: the bundled demo, models/synth-llava)
+  --image FILE             image file (JPEG, PNG, WebP, GIF, TIFF)
+  --prompt TEXT            the question
+
+Generation:
+  --max-new-tokens N       stop after N tokens (default 64)
+  --min-new-tokens N       suppress end-of-sequence until N tokens (default 0)
+  --temperature T          sample with temperature T (default 0: greedy)
+  --top-k K                sample from the K most likely tokens
+  --top-p P                sample from the smallest set with probability mass P
+  --seed S                 random seed for sampling and for --method random (default 0)
+  --stop TEXT              stop when TEXT appears (repeatable)
+
+Acceleration (LightVLM):
+  --method NAME[:KEEP]     prefill token reduction: none, lightvlm, random, fastv, pdrop,
+                           fastervlm, visionzip, fourier; KEEP = final fraction of image
+                           tokens kept (default 0.35), e.g. --method lightvlm:0.10
+  --stages L:K,...         explicit merge schedule, e.g. 3:0.70,6:0.50,12:0.35 (layer:cumulative keep)
+  --merge MODE             how merged-away tokens are folded in: recycle (default), single_tail, drop
+  --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
+                           lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
+                           BUDGET = cache entries per layer
+  --explain FILE.png       draw the image with the tokens kept at each merge stage
+
+Output:
+  --json                   print one JSON object { text, tokenIds, stats } instead of streaming
+  --threads N              ONNX Runtime threads (default: all cores)
+  -h, --help               show this help
+`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  'min-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  method: { type: 'string' },
+  stages: { type: 'string' },
+  merge: { type: 'string' },
+  kv: { type: 'string' },
+  explain: { type: 'string' },
+  json: { type: 'boolean' },
+  threads: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Options shared by run/eval/bench: --method/--stages/--merge/--kv into `acceleration`. */
+export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; kv?: string; seed?: string }): Acceleration {
+  const acc: Acceleration = {};
+  if (v.method || v.stages) {
+    const m = parseMethodSpec(v.method ?? 'lightvlm');
+    acc.prefill = { method: m.method, ...(m.keep !== undefined ? { keep: m.keep } : {}) };
+    if (v.stages) acc.prefill.stages = parseStages(v.stages);
+    if (v.merge) {
+      if (!['recycle', 'single_tail', 'drop'].includes(v.merge)) throw new LightVLMError(`--merge ${v.merge}: use recycle, single_tail or drop.`);
+      acc.prefill.mergeMode = v.merge as 'recycle';
+    }
+    if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
+  } else if (v.merge) throw new LightVLMError('--merge needs --method lightvlm (or --stages).');
+  if (v.kv) acc.decode = parseKvSpec(v.kv);
+  return acc;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const v = parseFlags(argv, OPTIONS, 'run');
+  if (v.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!v.image) throw new LightVLMError('--image is required (an image file). See lightvlm run --help.');
+  if (v.prompt === undefined || v.prompt.trim() === '') throw new LightVLMError('--prompt is required (the question about the image).');
+  if (!fs.existsSync(v.image)) throw new LightVLMError(`image file ${v.image} does not exist.`);
+  const threads = num(v.threads, '--threads', { int: true, min: 1 });
+  if (threads) setDefaultThreads(threads);
+  const opts: GenerateOptions = {
+    maxNewTokens: num(v['max-new-tokens'], '--max-new-tokens', { int: true, min: 1 }) ?? 64,
+    minNewTokens: num(v['min-new-tokens'], '--min-new-tokens', { int: true, min: 0 }) ?? 0,
+    temperature: num(v.temperature, '--temperature', { min: 0 }) ?? 0,
+    ...(v['top-k'] ? { topK: num(v['top-k'], '--top-k', { int: true, min: 1 })! } : {}),
+    ...(v['top-p'] ? { topP: num(v['top-p'], '--top-p', { min: 0, max: 1 })! } : {}),
+    seed: num(v.seed, '--seed', { int: true, min: 0 }) ?? 0,
+    ...(v.stop ? { stopStrings: v.stop } : {}),
+    acceleration: accelerationFrom(v),
+  };
+  const { Engine } = await import('../engine/vlm.js');
+  const engine = await Engine.load(v.model ?? DEMO_MODEL);
+  try {
+    const input = { image: v.image, prompt: v.prompt };
+    let result;
+    if (v.json) {
+      result = await engine.generate(input, opts);
+      const s = result.stats;
+      process.stdout.write(
+        JSON.stringify({ text: result.text, tokenIds: result.tokenIds, stats: { ...s, keptImageTokens: s.keptImageTokens }, kept: result.kept.map((k) => ({ layer: k.layer, count: k.imageIndices.length })) }) + '\n',
+      );
+    } else {
+      const stream = engine.stream(input, opts);
+      for await (const piece of stream) process.stdout.write(piece);
+      process.stdout.write('\n');
+      result = await stream.result;
+    }
+    if (v.explain) {
+      const { drawExplanation } = await import('../report/explain.js');
+      await drawExplanation(v.image, result, v.explain);
+      process.stderr.write(`wrote ${v.explain}\n`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  return 0;
+}
