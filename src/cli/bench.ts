@@ -8,15 +8,16 @@ import { type BenchRow, DEFAULT_BENCH_PROMPT, buildBenchRows, runBench, syntheti
 import { formatSummary } from '../bench/stats.js';
 import { renderTable } from '../report/table.js';
 import { lineChart } from '../report/svg.js';
+import { DEMO_MODEL } from './common.js';
 import { comboLabel, expandCombos } from './specs.js';
 import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
-export const BENCH_HELP = `Usage: lightvlm bench --model DIR [options]
+export const BENCH_HELP = `Usage: lightvlm bench [--model DIR] [options]
 
 Times methods on one image and prompt in one process: a warm-up round, then R rounds that run
 every setting once each, interleaved (A B C A B C ...), so machine drift hits all alike.
 
-  --model DIR            Hugging Face model folder
+  --model DIR            Hugging Face model folder (default: the bundled demo, models/synth-llava)
   --image FILE           image to describe (default: a generated 448×448 picture of shapes)
   --prompt TEXT          user prompt (default: "${DEFAULT_BENCH_PROMPT}")
   --method NAME[:KEEP]   repeatable; none lightvlm random fastv pdrop visionzip fastervlm fourier.
@@ -96,7 +97,7 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
   return runCommand(io, 'bench', async () => {
     const v = parseFlags(argv, FLAGS, 'bench');
     if (v.help) { io.stdout.write(BENCH_HELP); return 0; }
-    const model = requireDir(v.model, '--model', 'the Hugging Face model folder to benchmark');
+    const model = requireDir(v.model ?? DEMO_MODEL, '--model', 'the Hugging Face model folder to benchmark');
     const repeat = positiveInt(v.repeat, '--repeat', 5);
     const warmup = v.warmup === '0' ? 0 : positiveInt(v.warmup, '--warmup', 1);
     const newTokens = [...new Set((v['new-tokens'] ?? ['32']).map((n) => positiveInt(n, '--new-tokens', 32)))];

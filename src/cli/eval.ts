@@ -6,18 +6,25 @@ import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval } from
 import { MATCH_MODES, type MatchMode } from '../eval/score.js';
 import { renderTable } from '../report/table.js';
 import { lineChart } from '../report/svg.js';
+import path from 'node:path';
+import { DEMO_MODEL, PACKAGE_ROOT } from './common.js';
 import { comboLabel, expandCombos } from './specs.js';
 import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
-export const EVAL_HELP = `Usage: lightvlm eval --model DIR --dataset DIR [options]
+/** The bundled evaluation set that goes with the bundled demo model. */
+export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'datasets', 'synth-vqa');
+
+export const EVAL_HELP = `Usage: lightvlm eval [--model DIR] [--dataset DIR] [options]
 
 Scores methods on a VQA folder by exact match and reports accuracy, accuracy per kind, and
 retention = accuracy / accuracy of the unreduced model ('none') on the same questions.
 
-  --model DIR            Hugging Face model folder (config.json, *.safetensors, tokenizer files)
+  --model DIR            Hugging Face model folder (config.json, *.safetensors, tokenizer files);
+                         default: the bundled demo, models/synth-llava
   --dataset DIR          folder with questions.jsonl (one JSON object per line: id, image,
                          question, answer [string or list], optional kind) and the images it
-                         names, relative to the folder; a .jsonl file path also works
+                         names, relative to the folder; a .jsonl file path also works.
+                         Default: the bundled datasets/synth-vqa
   --limit N              score only the first N valid questions
   --method NAME[:KEEP]   repeatable; prefill method and final kept fraction of image tokens.
                          NAME: none lightvlm random fastv pdrop visionzip fastervlm fourier.
@@ -68,7 +75,7 @@ const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFix
 export function evalTable(report: EvalReport, markdown: boolean): string {
   const kinds = [...new Set(report.methods.flatMap((m) => Object.keys(m.byKind)))].sort();
   const headers = ['method', 'kept', 'n', 'accuracy', 'retention', ...kinds];
-  const rows = report.methods.map((m) => [m.label, m.keptFraction, m.answered, pct(m.accuracy), pct(m.retention), ...kinds.map((k) => pct(m.byKind[k] ?? null))]);
+  const rows = report.methods.map((m) => [m.label, m.keptFraction.toFixed(3), m.answered, pct(m.accuracy), pct(m.retention), ...kinds.map((k) => pct(m.byKind[k] ?? null))]);
   const align = headers.map((_, i) => (i === 0 ? 'left' : 'right') as 'left' | 'right');
   return renderTable(headers, rows, { format: markdown ? 'markdown' : 'text', align });
 }
@@ -96,8 +103,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
   return runCommand(io, 'eval', async () => {
     const v = parseFlags(argv, FLAGS, 'eval');
     if (v.help) { io.stdout.write(EVAL_HELP); return 0; }
-    const model = requireDir(v.model, '--model', 'the Hugging Face model folder to evaluate');
-    if (v.dataset === undefined) throw new LightVLMError('--dataset is required: a folder holding questions.jsonl and its images (e.g. datasets/synth-vqa).');
+    const model = requireDir(v.model ?? DEMO_MODEL, '--model', 'the Hugging Face model folder to evaluate');
     const limit = positiveInt(v.limit, '--limit', Infinity);
     const maxNewTokens = positiveInt(v['max-new-tokens'], '--max-new-tokens', 16);
     const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
@@ -107,7 +113,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
 
-    const ds = loadDataset(v.dataset, limit);
+    const ds = loadDataset(v.dataset ?? DEMO_DATASET, limit);
     for (const b of ds.bad) io.stderr.write(`${ds.file}:${b.line}: ${b.reason}; row skipped\n`);
     if (ds.questions.length === 0) throw new LightVLMError(`${ds.file} has no usable questions${ds.bad.length ? ` (${ds.bad.length} bad rows, listed above)` : ''}.`);
     if (added && (v.method ?? []).length > 0) io.stderr.write(`note: added '${comboLabel(combos[0]!)}' as the baseline: retention is accuracy / accuracy of the unreduced model\n`);

@@ -33,8 +33,10 @@ export async function defaultLoadVLM(dir: string): Promise<VLM> {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+type Flags<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>['values'];
+
 /** util.parseArgs with its TypeErrors turned into a message that points at --help. */
-export function parseFlags<O extends Options>(argv: string[], options: O, command: string) {
+export function parseFlags<O extends Options>(argv: string[], options: O, command: string): Flags<O> {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
@@ -51,8 +53,7 @@ export function positiveInt(raw: string | undefined, flag: string, fallback: num
   return v;
 }
 
-export function requireDir(dir: string | undefined, flag: string, what: string): string {
-  if (dir === undefined) throw new LightVLMError(`${flag} is required: ${what}.`);
+export function requireDir(dir: string, flag: string, what: string): string {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new LightVLMError(`${flag} '${dir}' is not a folder: ${what}.`);
   return dir;
 }
@@ -85,6 +86,7 @@ export class Progress {
   private readonly bar?: cliProgress.SingleBar;
   private readonly start = performance.now();
   private readonly held: string[] = [];
+  private lastLine = -Infinity;
 
   constructor(private readonly io: Io, private readonly total: number, private readonly unit: string) {
     if (io.isTTY && total > 0) {
@@ -100,7 +102,11 @@ export class Progress {
 
   update(done: number, label: string): void {
     if (this.bar) return this.bar.update(done, { label });
-    const elapsed = (performance.now() - this.start) / 1e3;
+    // Plain lines go to logs: one every 2 s at most (plus the last), not one per item.
+    const now = performance.now();
+    if (done < this.total && now - this.lastLine < 2000) return;
+    this.lastLine = now;
+    const elapsed = (now - this.start) / 1e3;
     const eta = done > 0 ? (elapsed / done) * (this.total - done) : NaN;
     this.io.stderr.write(`[${done}/${this.total} ${this.unit}] ${label} (elapsed ${clock(elapsed)}, ETA ${clock(eta)})\n`);
   }

@@ -43,7 +43,8 @@ export interface KvController {
   afterStep(caches: LayerCache[], scores: Map<number, Float32Array>): void;
 }
 
-const bind = (p: StagePolicy, mode: 'recycle' | 'single_tail' | 'drop') => (i: StageInput): Decision => p({ ...i, mode });
+const bind = (p: StagePolicy, mode: 'recycle' | 'single_tail' | 'drop', debias: (i: StageInput) => 'none' | 'row' = () => 'none') =>
+  (i: StageInput): Decision => p({ ...i, mode, debias: debias(i) });
 
 export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _cfg: TextConfig): PrefillPlan {
   const method = p?.method ?? 'none';
@@ -59,8 +60,14 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
   const mode = p?.mergeMode ?? 'recycle';
   if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`);
   switch (method) {
-    case 'lightvlm':
-      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode), seed };
+    case 'lightvlm': {
+      const score = p?.score ?? 'attention';
+      if (!['attention', 'debiased', 'debiased-first'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention or debiased.`);
+      // 'debiased-first': only while every span is still whole (the first stage)
+      const debias = (i: StageInput): 'none' | 'row' =>
+        score === 'debiased' || (score === 'debiased-first' && i.spans.every((s) => s.length === s.origLength)) ? 'row' : 'none';
+      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode, debias), seed };
+    }
     case 'random':
       return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(randomPolicy, 'drop'), seed };
     case 'fastv':

@@ -30,14 +30,22 @@ export interface LmContext {
   decode: (ids: number[]) => string;
 }
 
+/** Callbacks for streaming and verification; `policy` replaces the plan's stage policy (tests, research). */
+export interface GenerateHooks {
+  onToken?: (ids: number[]) => void;
+  onLogits?: (logits: Float32Array) => void; // every next-token distribution
+  policy?: PrefillPlan['policy'];
+}
+
 const rssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 export async function generate(
   ctx: LmContext,
   prompt: LmPrompt,
   opts: GenerateOptions,
-  onToken?: (ids: number[]) => void,
+  hooks: GenerateHooks = {},
 ): Promise<GenerateResult> {
+  const { onToken, onLogits } = hooks;
   const t0 = performance.now();
   const dec = ctx.decoder;
   const { layers: L, hidden: D, kvHeads: Hkv, headDim: dh } = dec.cfg;
@@ -48,6 +56,7 @@ export async function generate(
     throw new LightVLMError(`the prompt (${T} tokens, image included) plus --max-new-tokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower --max-new-tokens.`);
   }
   const plan: PrefillPlan = resolvePrefill(opts.acceleration?.prefill, L, dec.cfg);
+  if (hooks.policy) plan.policy = hooks.policy;
   const kv = resolveKv(opts.acceleration?.decode, plan);
   await dec.ensureBoundaries(plan.stages.map((s) => s.layer));
 
@@ -109,6 +118,7 @@ export async function generate(
   let tDecode = 0;
   let text = '';
   for (;;) {
+    onLogits?.(logits);
     const tok = chooseToken(logits, opts, out.length < minNew ? ctx.eosIds : [], sampleRng);
     out.push(tok);
     onToken?.(out);

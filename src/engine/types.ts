@@ -7,6 +7,8 @@ export interface PrefillAcceleration {
   stages?: { layer: number; keep: number }[]; // explicit schedule (cumulative keeps), overrides `keep`
   mergeMode?: 'recycle' | 'single_tail' | 'drop';
   seed?: number;                      // for `random`
+  /** lightvlm importance score: 'attention' = spec §3.2; 'debiased' = row-debiased (docs/schedule.md). */
+  score?: 'attention' | 'debiased' | 'debiased-first';
 }
 
 /** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */

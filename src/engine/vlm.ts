@@ -8,7 +8,7 @@ import { loadImage } from '../processing/image.js';
 import { TextProcessor } from '../processing/prompt.js';
 import { f32, Session } from '../runtime/ort.js';
 import { Decoder } from './decoder.js';
-import { generate, type LmContext, type LmPrompt } from './generate.js';
+import { generate, type GenerateHooks, type LmContext, type LmPrompt } from './generate.js';
 import { findSpans } from './sequence.js';
 import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
 
@@ -129,9 +129,9 @@ export class Engine implements VLM {
     return (await this.prepareImage(input.image as string | Uint8Array)) as Prepared;
   }
 
-  async generate(input: VLMInput, opts: GenerateOptions = {}, onToken?: (ids: number[]) => void): Promise<GenerateResult> {
+  async generate(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
     const img = await this.resolve(input);
-    return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, onToken);
+    return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks);
   }
 
   stream(input: VLMInput, opts: GenerateOptions = {}): TextStream {
@@ -152,7 +152,7 @@ export class Engine implements VLM {
         wake?.();
       }
     };
-    const result = this.generate(input, opts, onToken).finally(() => {
+    const result = this.generate(input, opts, { onToken }).finally(() => {
       done = true;
       wake?.();
     });

@@ -16,6 +16,18 @@ export interface MergeInput {
   mode: 'recycle' | 'single_tail' | 'drop';
   pcRatio?: number; topM?: number;   // recycle params (defaults 0.05, 5)
   rng?: () => number;      // for random
+  /**
+   * Score debiasing (lightvlm-spec.md §3.2 is 'none'). 'row': each image token's score is divided
+   * by the mean score of the CURRENT tokens of its span that lie in the same image row (from
+   * `grids` + `origInSpan`), so a row that the last token favours as a whole (e.g. the bottom rows,
+   * nearest the question, at shallow layers) no longer wins by position alone. Needs `grids` and
+   * `origInSpan`; without them, or when a span's length does not match its grids, it is 'none'.
+   */
+  debias?: 'none' | 'row';
+  /** LM-token grid of each image part in token order (as the engine's StageInput). */
+  grids?: { h: number; w: number }[];
+  /** [T_cur] index of each row among the original image tokens (in token order), −1 for text. */
+  origInSpan?: Int32Array;
 }
 export interface MergeDecision {
   keep: Int32Array;                                  // ascending indices into the current sequence; ALL non-image indices included
@@ -132,12 +144,52 @@ function recycleUpdates(hidden: Float32Array, dim: number, order: Int32Array, P:
 }
 
 /**
+ * Row-debiased scores (MergeInput.debias = 'row'): a copy of `scores` where every image token of
+ * a span is divided by the mean score of that span's current tokens in the same grid row. Grid rows
+ * are numbered over the concatenated `grids` (each part h×w, row-major, in token order); the token's
+ * place is `origInSpan[i]`. A row whose mean is not positive leaves its scores unchanged. Returns
+ * the input array untouched when there is nothing to debias with.
+ */
+export function rowDebiasedScores(scores: Float32Array, spans: SpanState[], grids: readonly { h: number; w: number }[] | undefined, origInSpan: Int32Array | undefined): Float32Array {
+  if (!grids || grids.length === 0 || !origInSpan || origInSpan.length !== scores.length) return scores;
+  const total = grids.reduce((a, g) => a + g.h * g.w, 0);
+  // part start offsets and row offsets in the concatenated grid
+  const starts: number[] = [], rowBase: number[] = [];
+  let acc = 0, rows = 0;
+  for (const g of grids) { starts.push(acc); rowBase.push(rows); acc += g.h * g.w; rows += g.h; }
+  const rowOf = (o: number): number => {
+    if (o < 0 || o >= total) return -1;
+    let p = grids.length - 1;
+    while (p > 0 && starts[p]! > o) p--;
+    return rowBase[p]! + Math.floor((o - starts[p]!) / grids[p]!.w);
+  };
+  const out = Float32Array.from(scores);
+  for (const s of spans) {
+    const sum = new Float64Array(rows), cnt = new Int32Array(rows);
+    const key = new Int32Array(s.length);
+    for (let i = 0; i < s.length; i++) {
+      const r = rowOf(origInSpan[s.start + i]!);
+      key[i] = r;
+      if (r >= 0) { sum[r] += scores[s.start + i]!; cnt[r]++; }
+    }
+    for (let i = 0; i < s.length; i++) {
+      const r = key[i]!;
+      if (r < 0) continue;
+      const mean = sum[r]! / cnt[r]!;
+      if (mean > 0) out[s.start + i] = scores[s.start + i]! / mean;
+    }
+  }
+  return out;
+}
+
+/**
  * LightVLM stage policy: per span, rank image tokens by score and keep P_j, merging the removed
  * ones per `mode` ('drop' | 'single_tail' | 'recycle'). Spans are handled independently.
  */
 export const lightvlmPolicy: StagePolicy = (input) => {
   const T = checkInput(input);
-  const { hidden, dim, scores } = input;
+  const { hidden, dim } = input;
+  const scores = input.debias === 'row' ? rowDebiasedScores(input.scores, input.spans, input.grids, input.origInSpan) : input.scores;
   const pcRatio = input.pcRatio ?? 0.05;
   const topM = input.topM ?? 5;
   const kept: Int32Array[] = [];
