@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { LightVLMError } from '../src/errors.js';
 import { argsortDesc, mulberry32, roundHalfEven, sampleWithoutReplacement, softmax, topKAscending } from '../src/util/topk.js';
 import { chooseDefaultSchedule, defaultLightVLMSchedule, fastvSchedule, parseStages, pyramidDropSchedule, validateStages } from '../src/merge/schedule.js';
-import { applyDecision, lightvlmPolicy, randomPolicy, rebuildSpans, stageTarget, topScoreDropPolicy, type MergeInput } from '../src/merge/policies.js';
+import { applyDecision, lightvlmPolicy, randomPolicy, rebuildSpans, rowDebiasedScores, stageTarget, topScoreDropPolicy, type MergeInput } from '../src/merge/policies.js';
 import { fastervlmSelect, fourierGrid, fourierLowPass, splitVisionZipBudget, visionzipSelect } from '../src/merge/prelm.js';
 import { avgPool1dSame, budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../src/kvcache/policies.js';
 
@@ -191,6 +191,30 @@ test('two spans are reduced independently; text is never dropped', () => {
   for (const t of [0, 5, 10]) assert.ok(arr(r.keep).includes(t));
   assert.equal(arr(r.keep).filter((i) => i >= 1 && i <= 4).length, 1);
   assert.equal(arr(r.keep).filter((i) => i >= 6 && i <= 9).length, 2);
+});
+
+test('row-debiased score: divide by the mean of the current tokens in the same grid row', () => {
+  // T = 8: text 0, image 1..6 = a 2x3 grid (rows {1,2,3} and {4,5,6}), text 7.
+  // row 0 scores .1 .2 .3 (mean .2) -> .5 1 1.5; row 1 scores .4 .4 1 (mean .6) -> .667 .667 1.667
+  const scores = Float32Array.from([0.05, 0.1, 0.2, 0.3, 0.4, 0.4, 1.0, 0.02]);
+  const spans = [{ start: 1, length: 6, origLength: 6 }];
+  const grids = [{ h: 2, w: 3 }];
+  const origInSpan = Int32Array.from([-1, 0, 1, 2, 3, 4, 5, -1]);
+  const base = { keep: 0.5, spans, scores, hidden: new Float32Array(8), dim: 1, mode: 'drop' as const, grids, origInSpan };
+  close(rowDebiasedScores(scores, spans, grids, origInSpan), [0.05, 0.5, 1, 1.5, 2 / 3, 2 / 3, 5 / 3, 0.02]);
+  // P = 3. attention: 1.0 (6), .4 (4), .4 (5); debiased: 1.667 (6), 1.5 (3), 1.0 (2)
+  assert.deepEqual(arr(lightvlmPolicy(base).keep), [0, 4, 5, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'none' }).keep), [0, 4, 5, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row' }).keep), [0, 2, 3, 6, 7]);
+  // without grids / origInSpan the debiased score is the plain score
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row', grids: undefined }).keep), [0, 4, 5, 6, 7]);
+  // a reduced span: current rows hold original tokens 0, 2 (grid row 0) and 3, 5 (grid row 1)
+  // scores .1 .3 | .5 .6 -> .5 1.5 | .909 1.091; P = roundHalfEven(6 · 1/3) = 2
+  const red = { keep: 1 / 3, spans: [{ start: 0, length: 4, origLength: 6 }], scores: Float32Array.from([0.1, 0.3, 0.5, 0.6, 0.01]), hidden: new Float32Array(5), dim: 1, mode: 'drop' as const, grids, origInSpan: Int32Array.from([0, 2, 3, 5, -1]) };
+  assert.deepEqual(arr(lightvlmPolicy(red).keep), [2, 3, 4]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...red, debias: 'row' }).keep), [1, 3, 4]);
+  // two parts 1x2 + 1x2 in one span (InternVL tiles): rows {0,1} and {2,3}; a zero-mean row is left as is
+  close(rowDebiasedScores(Float32Array.from([0.2, 0.6, 0, 0]), [{ start: 0, length: 4, origLength: 4 }], [{ h: 1, w: 2 }, { h: 1, w: 2 }], Int32Array.from([0, 1, 2, 3])), [0.5, 1.5, 0, 0]);
 });
 
 test('random policy is reproducible with a seed and has the right count', () => {

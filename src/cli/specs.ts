@@ -7,8 +7,8 @@
 import type { Acceleration, DecodeAcceleration } from '../engine/types.js';
 import { LightVLMError } from '../errors.js';
 
-export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'visionzip', 'fastervlm', 'fourier'] as const;
-export const KV_METHODS = ['none', 'lightvlm', 'streamingllm', 'h2o', 'snapkv'] as const;
+import { KV_METHODS, PREFILL_METHODS } from '../engine/accel.js';
+export { KV_METHODS, PREFILL_METHODS };
 
 export interface MethodSpec {
   method: string;

@@ -34,6 +34,7 @@ export interface LmContext {
 export interface GenerateHooks {
   onToken?: (ids: number[]) => void;
   onLogits?: (logits: Float32Array) => void; // every next-token distribution
+  onStep?: (step: { position: number; cacheLengths: number[] }) => void; // after each decode step
   policy?: PrefillPlan['policy'];
 }
 
@@ -134,6 +135,7 @@ export async function generate(
     const { cos, sin } = ropeTables(prompt.pos.map(() => Int32Array.of(p)), dh, ctx.ropeTheta, ctx.mropeSection);
     const r = await dec.run(0, L, x, cos, sin, caches, [Tp + t], { scores: kv.decodeScores, scoreFrom: 0 });
     kv.afterStep(caches, r.scores);
+    hooks.onStep?.({ position: p, cacheLengths: caches.map((c) => c.length) });
     logits = (await dec.logits(r.hidden, 1)).logits;
     tDecode += performance.now() - ts;
     decodeSteps++;
