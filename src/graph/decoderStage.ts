@@ -65,7 +65,8 @@ export function buildDecoderStage(
     const x = rmsNorm(g, h, w.inputNorm, dims.eps);
     const qkv = linear(g, x, w.qkv, `l${l}.qkv`);
     const [q, k, v] = g.opN('Split', [qkv, g.constI64([H * dh, Hkv * dh, Hkv * dh])], 3, { axis: -1 });
-    const qr = rope(g, g.op('Reshape', [q!, g.constI64([-1, H, dh])]), cos, sin, dh); // [S,H,dh]
+    // 1/√dh is folded into q ([S,H,dh]) rather than applied to the [H,S,T] scores: one pass fewer over the largest tensor
+    const qr = g.op('Mul', [rope(g, g.op('Reshape', [q!, g.constI64([-1, H, dh])]), cos, sin, dh), g.constF32([1 / Math.sqrt(dh)], [])]); // [S,H,dh]
     const kr = rope(g, g.op('Reshape', [k!, g.constI64([-1, Hkv, dh])]), cos, sin, dh); // [S,Hkv,dh]
     const newK = g.op('Reshape', [kr, g.constI64([-1, Hkv * dh])]);
     g.output(newK, `new_key.${l}`, 'float32', ['S', Hkv * dh]);
@@ -85,7 +86,7 @@ export function buildDecoderStage(
     const kpos = g.op('Range', [g.constI64([0], []), T, g.constI64([1], [])]); // [T]
     const qpos = g.op('Unsqueeze', [g.op('Range', [P, T, g.constI64([1], [])]), g.constI64([1])]); // [S,1]
     const mask = g.op('Where', [g.op('Greater', [kpos, qpos]), negInf, zero]); // [S,T]
-    const scaled = g.op('Add', [g.op('Mul', [logits, g.constF32([1 / Math.sqrt(dh)], [])]), mask]);
+    const scaled = g.op('Add', [logits, mask]);
     const probs = g.op('Softmax', [scaled], { axis: -1 }); // [H,S,T]
     const rows = g.op('Slice', [probs, scoreFrom, g.constI64([2 ** 62]), g.constI64([1])]);
     const score = g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 });

@@ -81,10 +81,12 @@ export function fullAttention(
 ): { out: string; probs: string } {
   // [B·n, h·dh] → [B, n, h, dh]; with a symbolic n there is exactly one image (B = 1)
   const split = g.constI64(typeof n === 'number' ? [-1, n, heads, dh] : [1, -1, heads, dh]);
-  const q4 = g.op('Transpose', [g.op('Reshape', [q, split])], { perm: [0, 2, 1, 3] }); // [B,h,n,dh]
+  // 1/√dh folded into q: cheaper than scaling the [B,h,n,n] scores
+  const qs = g.op('Mul', [q, g.constF32([1 / Math.sqrt(dh)], [])]);
+  const q4 = g.op('Transpose', [g.op('Reshape', [qs, split])], { perm: [0, 2, 1, 3] }); // [B,h,n,dh]
   const kT = g.op('Transpose', [g.op('Reshape', [k, split])], { perm: [0, 2, 3, 1] }); // [B,h,dh,n]
   const v4 = g.op('Transpose', [g.op('Reshape', [v, split])], { perm: [0, 2, 1, 3] }); // [B,h,n,dh]
-  let s = g.op('Mul', [g.op('MatMul', [q4, kT]), g.constF32([1 / Math.sqrt(dh)], [])]);
+  let s = g.op('MatMul', [q4, kT]);
   if (bias) s = g.op('Add', [s, bias]);
   const probs = g.op('Softmax', [s], { axis: -1 });
   const ctx = g.op('Transpose', [g.op('MatMul', [probs, v4])], { perm: [0, 2, 1, 3] }); // [B,n,h,dh]
