@@ -1,7 +1,8 @@
 // The benchmark loop and its rows. Every combination runs once per round, round after round
 // (A B C A B C ...), after a warm-up round, so that drift of the machine hits all methods alike and
 // the baseline's run i can be paired with every method's run i for the speedup ratios.
-// Each run passes the image itself (not a PreparedImage) so the vision encoder is timed every time.
+// Each run passes the image itself (not a PreparedImage) so the vision encoder is timed every time,
+// unless `shareVision` is set: then one timed vision pass serves every run.
 import sharp from 'sharp';
 import type { GenerateStats, ModelInfo, VLM } from '../engine/types.js';
 import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../cli/specs.js';
@@ -17,6 +18,7 @@ export interface BenchOptions {
   newTokens: number[];   // each value is forced exactly (minNewTokens = maxNewTokens)
   repeat: number;        // timed rounds
   warmup?: number;       // untimed rounds first (default 1): graph init, page-in of weights, JIT
+  shareVision?: boolean; // encode the image once and share it (large models: the vision pass is timed once)
   signal?: AbortSignal;
   onRun?: (done: number, total: number, label: string, warmup: boolean) => void;
 }
@@ -33,13 +35,14 @@ export async function runBench(vlm: VLM, o: BenchOptions): Promise<{ samples: Be
   const total = (warmup + o.repeat) * o.newTokens.length * o.combos.length;
   const samples: BenchSample[] = [];
   let done = 0;
+  const image = o.shareVision ? await vlm.prepareImage(o.image) : o.image;
   for (let round = 0; round < warmup + o.repeat; round++) {
     for (const newTokens of o.newTokens) {
       for (let c = 0; c < o.combos.length; c++) {
         if (o.signal?.aborted) return { samples, interrupted: true };
         const combo = o.combos[c]!;
         const { stats } = await vlm.generate(
-          { image: o.image, prompt: o.prompt },
+          { image, prompt: o.prompt },
           { maxNewTokens: newTokens, minNewTokens: newTokens, temperature: 0, acceleration: toAcceleration(combo) },
         );
         if (round >= warmup) samples.push({ combo: c, newTokens, rep: round - warmup, stats });

@@ -21,6 +21,7 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --image FILE           image to describe (default: a generated 448×448 picture of shapes)
   --prompt TEXT          user prompt (default: "${DEFAULT_BENCH_PROMPT}")
   --method NAME[:KEEP]   repeatable; none lightvlm random fastv pdrop visionzip fastervlm fourier.
+                         NAME[:KEEP]/KV[:BUDGET] pairs it with one KV policy (not crossed with --kv)
                          'none' is added first when missing: speedups are measured against it
   --keep F               repeatable; crossed with every --method given without :KEEP
   --kv NAME[:BUDGET]     repeatable; none lightvlm streamingllm h2o snapkv. Every --method is paired
@@ -31,6 +32,8 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --warmup W             untimed rounds first (default 1)
   --threads N            ONNX Runtime intra-op threads (default: all cores)
   --skip-machine         do not measure matmul GFLOP/s and memory bandwidth
+  --share-vision         encode the image once (timed once) and reuse it in every run: for large
+                         models whose vision pass would dominate the benchmark's wall time
   --json FILE            write { machine, rows } as JSON (medians, min-max in rows[].ranges)
   --chart FILE.svg       write a chart of prefill speedup vs kept image-token fraction
   --markdown             print the table as markdown
@@ -57,6 +60,7 @@ const FLAGS = {
   warmup: { type: 'string' },
   threads: { type: 'string' },
   'skip-machine': { type: 'boolean' },
+  'share-vision': { type: 'boolean' },
   json: { type: 'string' },
   chart: { type: 'string' },
   markdown: { type: 'boolean' },
@@ -127,7 +131,7 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
     let result;
     try {
       result = await runBench(vlm, {
-        image, prompt: v.prompt ?? DEFAULT_BENCH_PROMPT, combos, newTokens, repeat, warmup, signal: interrupt.signal,
+        image, prompt: v.prompt ?? DEFAULT_BENCH_PROMPT, combos, newTokens, repeat, warmup, signal: interrupt.signal, shareVision: v['share-vision'] ?? false,
         onRun: (done, _total, label, isWarmup) => progress.update(done, `${isWarmup ? 'warm-up ' : ''}${label}`),
       });
     } finally {

@@ -79,17 +79,22 @@ export function toAcceleration(c: Combo): Acceleration {
  */
 export function expandCombos(methods: string[], keeps: string[], kvs: string[], requireBaseline: boolean): { combos: Combo[]; added: boolean } {
   const keepValues = keeps.map((k) => parseFraction(k, `--keep ${k}`));
-  const prefills: MethodSpec[] = [];
+  // `METHOD[:KEEP]/KV[:BUDGET]` pairs a method with one KV policy instead of crossing it with every --kv.
+  const prefills: { m: MethodSpec; kv?: DecodeAcceleration }[] = [];
   for (const raw of methods.length > 0 ? methods : ['none']) {
-    const m = parseMethodSpec(raw);
-    if (m.keep !== undefined || m.method === 'none' || keepValues.length === 0) prefills.push(m);
-    else for (const keep of keepValues) prefills.push({ method: m.method, keep });
+    const [name = '', kvRaw, ...extra] = raw.split('/');
+    if (extra.length > 0) throw new LightVLMError(`--method ${raw}: expected METHOD[:KEEP] or METHOD[:KEEP]/KV[:BUDGET].`);
+    const m = parseMethodSpec(name);
+    const kv = kvRaw === undefined ? undefined : parseKvSpec(kvRaw);
+    const push = (spec: MethodSpec) => prefills.push(kv ? { m: spec, kv } : { m: spec });
+    if (m.keep !== undefined || m.method === 'none' || keepValues.length === 0) push(m);
+    else for (const keep of keepValues) push({ method: m.method, keep });
   }
   const kvList: (DecodeAcceleration | undefined)[] = kvs.length > 0 ? kvs.map(parseKvSpec) : [undefined];
   const combos: Combo[] = [];
   const seen = new Set<string>();
-  for (const prefill of prefills) {
-    for (const kv of kvList) {
+  for (const { m: prefill, kv: fixed } of prefills) {
+    for (const kv of fixed ? [fixed] : kvList) {
       const c: Combo = kv === undefined ? { prefill } : { prefill, kv };
       const key = comboLabel(c);
       if (!seen.has(key)) { seen.add(key); combos.push(c); }
