@@ -1,11 +1,11 @@
 // `lightvlm eval` without a model: the dataset reader on crafted bad rows, the scorer, per-kind and
 // retention arithmetic, and the eval loop and command driven by a fake VLM with scripted answers.
+import { capture } from './helpers.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { LightVLMError } from '../src/errors.js';
 import type { GenerateOptions, GenerateResult, PreparedImage, VLM, VLMInput } from '../src/engine/types.js';
 import { parseQuestions, loadDataset } from '../src/eval/dataset.js';
@@ -162,15 +162,6 @@ test('eval loop: an aborted signal stops early and keeps what was scored', async
   assert.equal(outcome.answers.length, 3);
 });
 
-function capture() {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  return { io: { stdout: out, stderr: err, isTTY: false }, text: () => ({ out: o, err: e }) };
-}
 
 test('eval command: table, JSON shape and chart from a fake model', async () => {
   const dir = makeDataset();

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
 import { readSafetensorsFile, type Tensor } from '../src/checkpoint/safetensors.js';
 
 /** Repository root, whether tests run from test/ (tsx) or dist/test/ (compiled). */
@@ -50,4 +51,15 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i]! ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/** Captured stdout/stderr for commands that take an `io`. */
+export function capture() {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (d) => (o += d));
+  err.on('data', (d) => (e += d));
+  return { io: { stdout: out, stderr: err, isTTY: false }, text: () => ({ out: o, err: e }) };
 }

@@ -82,10 +82,20 @@ test('pyramidDrop, fastv and chooseDefaultSchedule', () => {
   assert.deepEqual(layers(pyramidDropSchedule(28, 0.35)), [7, 14, 21]);
   assert.deepEqual(fastvSchedule(0.5), [{ layer: 2, keep: 0.5 }]);
   assert.deepEqual(fastvSchedule(0.222, 3), [{ layer: 3, keep: 0.222 }]);
-  assert.deepEqual(layers(chooseDefaultSchedule(8, 0.35)), [2, 3, 4]);
-  assert.deepEqual(chooseDefaultSchedule(32, 0.03), defaultLightVLMSchedule(32, 0.03));
-  validateStages(chooseDefaultSchedule(8, 0.03), 8);
-  validateStages(chooseDefaultSchedule(3, 0.03), 3);
+  // measured rule (docs/schedule.md): the spec pyramid shifted up so that k_1 >= 2
+  assert.deepEqual(layers(chooseDefaultSchedule(8, 0.35)), [2, 3, 5]);
+  assert.deepEqual(chooseDefaultSchedule(8, 0.1).map((x) => x.keep), defaultLightVLMSchedule(8, 0.1).map((x) => x.keep));
+  assert.equal(chooseDefaultSchedule(8, 0.03)[2].keep, 0.03);
+  assert.deepEqual(layers(chooseDefaultSchedule(10, 0.1)), [2, 3, 6]);
+  assert.deepEqual(layers(chooseDefaultSchedule(4, 0.1)), [2, 3]);
+  assert.deepEqual(chooseDefaultSchedule(3, 0.1), [{ layer: 2, keep: 0.1 }]);
+  assert.deepEqual(chooseDefaultSchedule(2, 0.1), [{ layer: 1, keep: 0.1 }]);
+  // from L = 12 on roundHalfEven(L/8) >= 2: the spec default itself
+  for (const L of [12, 16, 24, 28, 32, 36, 48, 80]) for (const f of [0.35, 0.1, 0.03]) assert.deepEqual(chooseDefaultSchedule(L, f), defaultLightVLMSchedule(L, f));
+  assert.deepEqual(layers(chooseDefaultSchedule(24, 0.1)), [3, 6, 12]);
+  assert.deepEqual(layers(chooseDefaultSchedule(28, 0.1)), [4, 7, 14]);
+  assert.deepEqual(layers(chooseDefaultSchedule(32, 0.1)), [4, 8, 16]);
+  for (let L = 2; L <= 40; L++) validateStages(chooseDefaultSchedule(L, 0.03), L);
 });
 
 test('validateStages and parseStages errors', () => {

@@ -25,15 +25,7 @@ export class Decoder {
   readonly dims: TextDims;
 
   constructor(private readonly lm: LanguageModelWeights, readonly cfg: TextConfig) {
-    this.dims = {
-      hidden: cfg.hidden,
-      heads: cfg.heads,
-      kvHeads: cfg.kvHeads,
-      headDim: cfg.headDim,
-      intermediate: cfg.intermediate,
-      eps: cfg.eps,
-      act: cfg.act,
-    };
+    this.dims = cfg;
   }
 
   async init(boundaries: number[] = []): Promise<void> {

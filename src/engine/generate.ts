@@ -4,7 +4,8 @@ import { LayerCache } from '../kvcache/cache.js';
 import { LightVLMError } from '../errors.js';
 import type { Decoder } from './decoder.js';
 import { ropeTables } from './rope.js';
-import { chooseToken, seededRandom } from './sampling.js';
+import { chooseToken } from './sampling.js';
+import { mulberry32 } from '../util/topk.js';
 import { PromptState, type Span } from './sequence.js';
 import { resolveKv, resolvePrefill, type PrefillPlan } from './accel.js';
 import type { GenerateOptions, GenerateResult, GenerateStats } from './types.js';
@@ -83,7 +84,7 @@ export async function generate(
   // ---- prefill, stage by stage ----
   const bounds = [0, ...plan.stages.map((s) => s.layer), L];
   const prefillScores = new Map<number, Float32Array>();
-  const rng = seededRandom(plan.seed);
+  const rng = mulberry32(plan.seed);
   let h = state.hidden;
   for (let j = 0; j + 1 < bounds.length; j++) {
     const [a, b] = [bounds[j]!, bounds[j + 1]!];
@@ -112,7 +113,7 @@ export async function generate(
   const tPrefill = performance.now();
 
   // ---- decode ----
-  const sampleRng = seededRandom(opts.seed ?? 0);
+  const sampleRng = mulberry32(opts.seed ?? 0);
   const out: number[] = [];
   const nextPos0 = Math.max(...reduced.pos.map((r) => r.reduce((m, v) => Math.max(m, v), -1))) + 1;
   let decodeSteps = 0;

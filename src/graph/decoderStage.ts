@@ -20,6 +20,7 @@
 // The causal mask is built from shapes: query row i sits at cache index P_l + i.
 import { GraphBuilder } from './proto.js';
 import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
+import type { TextConfig } from '../models/config.js';
 
 export interface DecoderLayerWeights {
   inputNorm: Float32Array;
@@ -30,15 +31,8 @@ export interface DecoderLayerWeights {
   down: LinearW;      // [D, I]
 }
 
-export interface TextDims {
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  intermediate: number;
-  eps: number;
-  act: string;
-}
+/** The TextConfig fields a stage graph needs. */
+export type TextDims = Pick<TextConfig, 'hidden' | 'heads' | 'kvHeads' | 'headDim' | 'intermediate' | 'eps' | 'act'>;
 
 export function buildDecoderStage(
   dims: TextDims,

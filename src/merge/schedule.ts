@@ -136,19 +136,27 @@ export function parseStages(text: string, L?: number): MergeStage[] {
 }
 
 /**
- * THE HOOK for the default rule the engine actually uses (`--keep f` without explicit stages).
+ * The default rule the engine uses for `--keep f` without explicit stages (measured: docs/schedule.md).
  *
- * PENDING MEASUREMENT: the lead will replace this rule after sweeping schedules. For now it is the
- * spec §3.8 default, except that shallow LMs (L < 16) get their first stage at layer >= 2: the
- * synth-llava evidence (fixtures/README.md, last section) shows that scoring at layer 0 (stage at
- * layer 1) throws the object tokens away while layers 1–3 rank them well, and stages 2/3/5 beat
- * 1/2/4 at every ratio. Later stages are pushed up to stay strictly increasing (L=8 → 2/3/4).
+ * Take the spec §3.8 pyramid (roundHalfEven(L/8), roundHalfEven(L/4), roundHalfEven(L/2); cumulative
+ * keeps (q, q², f), q = f^(1/3)) and, when its first stage would score at layer 0 (k_1 < 2), SHIFT
+ * THE WHOLE PYRAMID up by d = 2 − k_1 so that k_1 = 2 and the stage spacing is kept. Reason: the
+ * layer-0 attention of the last prompt token ranks image tokens mostly by position (it favours the
+ * bottom rows, nearest the question) and throws the object tokens away; layers ≥ 1 rank them well.
+ * Measured on synth-llava (L = 8): 1/2/4 → 2/3/5, which beats random (same stages), FastV (K=2) and
+ * PyramidDrop at keep 0.35, 0.10 and 0.03, while 2/3/4 (first stage moved alone) loses at 0.03.
+ *
+ * Results: L=8 → 2/3/5, L=10 → 2/3/6, L≤7 shifted then repaired by `normalizeStages`
+ * (L=4 → 2/3, L=3 → 2, L=2 → 1). For L ≥ 12, roundHalfEven(L/8) ≥ 2 and the rule IS the spec
+ * default: L=12 → 2/3/6, 16 → 2/4/8, 24 → 3/6/12, 28 → 4/7/14, 32 → 4/8/16.
+ * `defaultLightVLMSchedule` stays the spec reference; pass it (or any schedule) via explicit stages.
  */
 export function chooseDefaultSchedule(L: number, f: number): MergeStage[] {
   checkLayers(L);
   checkFraction(f);
-  const [k1, k2, k3] = [L / 8, L / 4, L / 2].map(roundHalfEven);
+  const raw = [L / 8, L / 4, L / 2].map(roundHalfEven);
+  const shift = Math.max(0, Math.min(2, L - 1) - raw[0]!);
+  const [k1, k2, k3] = raw.map((k) => k + shift);
   const [r1, r2, r3] = geometricKeeps(f);
-  const first = L < 16 && L > 2 ? Math.max(2, k1) : k1;
-  return normalizeStages([{ layer: first, keep: r1 }, { layer: k2, keep: r2 }, { layer: k3, keep: r3 }], L);
+  return normalizeStages([{ layer: k1!, keep: r1 }, { layer: k2!, keep: r2 }, { layer: k3!, keep: r3 }], L);
 }
