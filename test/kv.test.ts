@@ -51,3 +51,17 @@ test('cache stays within budget over 2000 decode steps; positions keep increasin
   }
   await e.dispose();
 });
+
+test('stop strings end the answer and are cut from the text', async () => {
+  const g = loadGolden('tiny-llava');
+  const e = await Engine.load(MODELS['tiny-llava']!.dir);
+  const img = await e.prepareImage(g.image);
+  const full = await e.generate({ image: img, prompt: g.question }, { maxNewTokens: 12, minNewTokens: 12 });
+  const stop = full.text.slice(4, 7);
+  assert.ok(stop.length === 3 && !full.text.slice(0, 4).includes(stop));
+  const r = await e.generate({ image: img, prompt: g.question }, { maxNewTokens: 12, minNewTokens: 12, stopStrings: [stop] });
+  assert.equal(r.text, full.text.slice(0, 4));
+  assert.ok(r.tokenIds.length < 12);
+  assert.deepEqual(r.tokenIds, full.tokenIds.slice(0, r.tokenIds.length));
+  await e.dispose();
+});

@@ -119,6 +119,7 @@ export async function generate(
   let decodeSteps = 0;
   let tDecode = 0;
   let text = '';
+  const stopTail = Math.max(0, ...(opts.stopStrings ?? []).map((s) => s.length));
   for (;;) {
     onLogits?.(logits);
     const tok = chooseToken(logits, opts, out.length < minNew ? ctx.eosIds : [], sampleRng);
@@ -126,8 +127,10 @@ export async function generate(
     onToken?.(out);
     if (out.length >= maxNew || (out.length > minNew && ctx.eosIds.includes(tok))) break;
     if (opts.stopStrings?.length) {
-      text = ctx.decode(out);
-      if (opts.stopStrings.some((s) => text.includes(s))) break;
+      // a stop string completed by this token lies within the last (its length + 1) tokens:
+      // decoding that tail keeps the check O(1) per token instead of O(answer)
+      const tail = ctx.decode(out.slice(-(stopTail + 1)));
+      if (opts.stopStrings.some((s) => tail.includes(s))) break;
     }
     const ts = performance.now();
     const t = out.length - 1; // t-th fed token
