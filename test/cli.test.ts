@@ -48,7 +48,7 @@ test('help texts are complete', () => {
   assert.equal(top.code, 0);
   for (const c of ['run', 'eval', 'bench', 'make-checkpoint']) assert.match(top.out, new RegExp(`\\b${c}\\b`));
   const r = run('run', '--help');
-  for (const f of ['--model', '--image', '--prompt', '--max-new-tokens', '--min-new-tokens', '--temperature', '--top-p', '--top-k', '--seed', '--json', '--method', '--stages', '--merge', '--kv', '--explain']) {
+  for (const f of ['--model', '--image', '--prompt', '--max-new-tokens', '--min-new-tokens', '--temperature', '--top-p', '--top-k', '--seed', '--json', '--method', '--stages', '--merge', '--score', '--kv', '--explain']) {
     assert.ok(r.out.includes(f), `run --help mentions ${f}`);
   }
 });

@@ -32,6 +32,8 @@ Acceleration (LightVLM):
                            tokens kept (default 0.35), e.g. --method lightvlm:0.10
   --stages L:K,...         explicit merge schedule, e.g. 3:0.70,6:0.50,12:0.35 (layer:cumulative keep)
   --merge MODE             how merged-away tokens are folded in: recycle (default), single_tail, drop
+  --score RULE             image-token importance: debiased (default: row-debiased attention at the
+                           first stage, see docs/schedule.md), attention (the spec's score), debiased-all
   --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
                            lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
                            BUDGET = cache entries per layer
@@ -57,6 +59,7 @@ const OPTIONS = {
   method: { type: 'string' },
   stages: { type: 'string' },
   merge: { type: 'string' },
+  score: { type: 'string' },
   kv: { type: 'string' },
   explain: { type: 'string' },
   json: { type: 'boolean' },
@@ -65,7 +68,7 @@ const OPTIONS = {
 } as const;
 
 /** Options shared by run/eval/bench: --method/--stages/--merge/--kv into `acceleration`. */
-export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; kv?: string; seed?: string }): Acceleration {
+export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; score?: string; kv?: string; seed?: string }): Acceleration {
   const acc: Acceleration = {};
   if (v.method || v.stages) {
     const m = parseMethodSpec(v.method ?? 'lightvlm');
@@ -75,8 +78,12 @@ export function accelerationFrom(v: { method?: string; stages?: string; merge?: 
       if (!['recycle', 'single_tail', 'drop'].includes(v.merge)) throw new LightVLMError(`--merge ${v.merge}: use recycle, single_tail or drop.`);
       acc.prefill.mergeMode = v.merge as 'recycle';
     }
+    if (v.score) {
+      if (!['attention', 'debiased', 'debiased-all'].includes(v.score)) throw new LightVLMError(`--score ${v.score}: use debiased, attention or debiased-all.`);
+      acc.prefill.score = v.score as 'attention';
+    }
     if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
-  } else if (v.merge) throw new LightVLMError('--merge needs --method lightvlm (or --stages).');
+  } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).');
   if (v.kv) acc.decode = parseKvSpec(v.kv);
   return acc;
 }

@@ -61,11 +61,12 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
   if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`);
   switch (method) {
     case 'lightvlm': {
-      const score = p?.score ?? 'attention';
-      if (!['attention', 'debiased', 'debiased-first'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention or debiased.`);
-      // 'debiased-first': only while every span is still whole (the first stage)
+      // score (docs/schedule.md): 'debiased' = row-debiased at the first stage only (while every span
+      // is still whole), 'debiased-all' = at every stage, 'attention' = spec §3.2.
+      const score = p?.score ?? 'debiased';
+      if (!['attention', 'debiased', 'debiased-all'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention, debiased or debiased-all.`);
       const debias = (i: StageInput): 'none' | 'row' =>
-        score === 'debiased' || (score === 'debiased-first' && i.spans.every((s) => s.length === s.origLength)) ? 'row' : 'none';
+        score === 'debiased-all' || (score === 'debiased' && i.spans.every((s) => s.length === s.origLength)) ? 'row' : 'none';
       return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode, debias), seed };
     }
     case 'random':

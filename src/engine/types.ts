@@ -7,8 +7,11 @@ export interface PrefillAcceleration {
   stages?: { layer: number; keep: number }[]; // explicit schedule (cumulative keeps), overrides `keep`
   mergeMode?: 'recycle' | 'single_tail' | 'drop';
   seed?: number;                      // for `random`
-  /** lightvlm importance score: 'attention' = spec §3.2; 'debiased' = row-debiased (docs/schedule.md). */
-  score?: 'attention' | 'debiased' | 'debiased-first';
+  /**
+   * lightvlm importance score (docs/schedule.md): 'attention' = spec §3.2; 'debiased' (default) =
+   * row-debiased at the first stage, attention after; 'debiased-all' = row-debiased at every stage.
+   */
+  score?: 'attention' | 'debiased' | 'debiased-all';
 }
 
 /** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */
