@@ -113,8 +113,10 @@ export function resolveKv(d: DecodeAcceleration | undefined, plan: PrefillPlan):
     afterStep: () => {},
   };
   // Amortised compaction: let a layer grow `every` rows past its limit, then gather back down.
-  const evictEach = (caches: LayerCache[], over: (c: LayerCache) => boolean, rows: (c: LayerCache) => Int32Array) => {
-    for (const c of caches) if (over(c)) c.gather(rows(c));
+  const evictEach = (caches: LayerCache[], over: (c: LayerCache, l: number) => boolean, rows: (c: LayerCache, l: number) => Int32Array) => {
+    caches.forEach((c, l) => {
+      if (over(c, l)) c.gather(rows(c, l));
+    });
   };
   switch (method) {
     case 'none':
@@ -135,8 +137,8 @@ export function resolveKv(d: DecodeAcceleration | undefined, plan: PrefillPlan):
           caches.forEach((c, l) => c.accumulate(scores.get(l)!));
           evictEach(
             caches,
-            (c) => c.length - promptRows[caches.indexOf(c)]! > budget + every,
-            (c) => budgetEvict({ length: c.length, protectedRows: promptRows[caches.indexOf(c)]!, acc: c.acc, sinks, window, budget }),
+            (c, l) => c.length - promptRows[l]! > budget + every,
+            (c, l) => budgetEvict({ length: c.length, protectedRows: promptRows[l]!, acc: c.acc, sinks, window, budget }),
           );
         },
       };
