@@ -222,3 +222,12 @@ test('bench command: JSON rows with the documented names, errors as messages', a
     assert.match(e, re);
   }
 });
+
+test('bench loop: cheap warm-up with --warmup-tokens, then the measured counts', async () => {
+  const { vlm, calls } = fakeVLM();
+  const { combos } = expandCombos(['none', 'lightvlm:0.5/lightvlm'], [], [], true);
+  const { samples } = await runBench(vlm, { image: 'img.png', prompt: 'p', combos, newTokens: [64, 128], repeat: 1, warmup: 1, warmupTokens: 2 });
+  assert.deepEqual(calls.map((c) => c.max), [2, 2, 64, 64, 128, 128]);
+  assert.deepEqual(calls.map((c) => `${c.method}/${c.kv}`).slice(0, 2), ['none/undefined', 'lightvlm/lightvlm']);
+  assert.equal(samples.length, 4);
+});

@@ -19,6 +19,7 @@ export interface BenchOptions {
   repeat: number;        // timed rounds
   warmup?: number;       // untimed rounds first (default 1): graph init, page-in of weights, JIT
   shareVision?: boolean; // encode the image once and share it (large models: the vision pass is timed once)
+  warmupTokens?: number; // warm-up rounds generate this many tokens per setting (default: the measured counts)
   signal?: AbortSignal;
   onRun?: (done: number, total: number, label: string, warmup: boolean) => void;
 }
@@ -32,12 +33,13 @@ export interface BenchSample {
 
 export async function runBench(vlm: VLM, o: BenchOptions): Promise<{ samples: BenchSample[]; interrupted: boolean }> {
   const warmup = o.warmup ?? 1;
-  const total = (warmup + o.repeat) * o.newTokens.length * o.combos.length;
+  const total = (warmup * (o.warmupTokens !== undefined ? 1 : o.newTokens.length) + o.repeat * o.newTokens.length) * o.combos.length;
   const samples: BenchSample[] = [];
   let done = 0;
   const image = o.shareVision ? await vlm.prepareImage(o.image) : o.image;
   for (let round = 0; round < warmup + o.repeat; round++) {
-    for (const newTokens of o.newTokens) {
+    const counts = round < warmup && o.warmupTokens !== undefined ? [o.warmupTokens] : o.newTokens;
+    for (const newTokens of counts) {
       for (let c = 0; c < o.combos.length; c++) {
         if (o.signal?.aborted) return { samples, interrupted: true };
         const combo = o.combos[c]!;

@@ -32,6 +32,7 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --warmup W             untimed rounds first (default 1)
   --threads N            ONNX Runtime intra-op threads (default: all cores)
   --skip-machine         do not measure matmul GFLOP/s and memory bandwidth
+  --warmup-tokens N       warm-up rounds generate N tokens per setting (long answers: warm up cheaply)
   --share-vision         encode the image once (timed once) and reuse it in every run: for large
                          models whose vision pass would dominate the benchmark's wall time
   --json FILE            write { machine, rows } as JSON (medians, min-max in rows[].ranges)
@@ -61,6 +62,7 @@ const FLAGS = {
   threads: { type: 'string' },
   'skip-machine': { type: 'boolean' },
   'share-vision': { type: 'boolean' },
+  'warmup-tokens': { type: 'string' },
   json: { type: 'string' },
   chart: { type: 'string' },
   markdown: { type: 'boolean' },
@@ -127,11 +129,13 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
     }
     const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model);
     const interrupt = catchInterrupt(io);
-    const progress = new Progress(io, (warmup + repeat) * newTokens.length * combos.length, 'runs');
+    const warmupTokens = v['warmup-tokens'] !== undefined ? positiveInt(v['warmup-tokens'], '--warmup-tokens', 1) : undefined;
+    const progress = new Progress(io, (warmup * (warmupTokens !== undefined ? 1 : newTokens.length) + repeat * newTokens.length) * combos.length, 'runs');
     let result;
     try {
       result = await runBench(vlm, {
         image, prompt: v.prompt ?? DEFAULT_BENCH_PROMPT, combos, newTokens, repeat, warmup, signal: interrupt.signal, shareVision: v['share-vision'] ?? false,
+        ...(warmupTokens !== undefined ? { warmupTokens } : {}),
         onRun: (done, _total, label, isWarmup) => progress.update(done, `${isWarmup ? 'warm-up ' : ''}${label}`),
       });
     } finally {

@@ -52,7 +52,7 @@ const SECTIONS: Section[] = [
     about: 'Answers forced to 512/1024/2048/4096 tokens. `none` = unreduced model; `lightvlm:0.03` with `kv=none` (no compression), `kv=stale` (component A alone), `kv=lightvlm` (A + B: budget 1024 generated entries, window 256, 4 sinks, every 32).',
     command: 'bench',
     needs: 'internvl2_5-1b',
-    args: ['--model', IVL, '--image', 'examples/wide.jpg', '--share-vision', '--skip-machine', '--method', 'none/none', '--method', 'lightvlm:0.03/none', '--method', 'lightvlm:0.03/stale', '--method', 'lightvlm:0.03/lightvlm', '--new-tokens', '512', '--new-tokens', '1024', '--new-tokens', '2048', '--new-tokens', '4096', '--repeat', '1', '--warmup', '0'],
+    args: ['--model', IVL, '--image', 'examples/wide.jpg', '--share-vision', '--skip-machine', '--method', 'none/none', '--method', 'lightvlm:0.03/none', '--method', 'lightvlm:0.03/stale', '--method', 'lightvlm:0.03/lightvlm', '--new-tokens', '512', '--new-tokens', '1024', '--new-tokens', '2048', '--new-tokens', '4096', '--repeat', '1', '--warmup', '1', '--warmup-tokens', '4'],
   },
   {
     name: 'ivl-kv-baselines',
@@ -60,7 +60,7 @@ const SECTIONS: Section[] = [
     about: 'All at budget 1024 entries per layer, after `lightvlm:0.03` prefill; StreamingLLM and H2O over the whole cache (scope all), SnapKV at the end of prefill.',
     command: 'bench',
     needs: 'internvl2_5-1b',
-    args: ['--model', IVL, '--image', 'examples/wide.jpg', '--share-vision', '--skip-machine', '--method', 'none/none', '--method', 'lightvlm:0.03/lightvlm:1024', '--method', 'lightvlm:0.03/streamingllm:1024', '--method', 'lightvlm:0.03/h2o:1024', '--method', 'lightvlm:0.03/snapkv:1024', '--new-tokens', '512', '--new-tokens', '1024', '--repeat', '1', '--warmup', '0'],
+    args: ['--model', IVL, '--image', 'examples/wide.jpg', '--share-vision', '--skip-machine', '--method', 'none/none', '--method', 'lightvlm:0.03/lightvlm:1024', '--method', 'lightvlm:0.03/streamingllm:1024', '--method', 'lightvlm:0.03/h2o:1024', '--method', 'lightvlm:0.03/snapkv:1024', '--new-tokens', '512', '--new-tokens', '1024', '--repeat', '1', '--warmup', '1', '--warmup-tokens', '4'],
   },
 ];
 
