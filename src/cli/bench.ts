@@ -84,13 +84,22 @@ export function benchTable(rows: readonly BenchRow[], markdown: boolean): string
   return renderTable(headers, body, { format: markdown ? 'markdown' : 'text', align });
 }
 
+/**
+ * Several answer lengths: total latency vs answer length, one line per setting (the long-answer
+ * view). One length: LM prefill speedup vs kept image-token fraction, one line per method.
+ */
 export function benchChart(rows: readonly BenchRow[]): string {
-  const multiN = new Set(rows.map((r) => r.newTokens)).size > 1;
+  const lengths = new Set(rows.map((r) => r.newTokens));
   const series = new Map<string, { x: number; y: number }[]>();
+  const add = (name: string, p: { x: number; y: number }) => series.set(name, [...(series.get(name) ?? []), p]);
+  const named = (r: BenchRow) => `${r.method}${r.keep === null || r.method === 'none' ? '' : `:${r.keep}`}${r.kv === null ? '' : ` kv=${r.kv}`}`;
+  if (lengths.size > 1) {
+    for (const r of rows) add(named(r), { x: r.newTokens, y: r.totalMs / 1000 });
+    return lineChart({ title: 'Total latency vs answer length', xLabel: 'generated tokens', yLabel: 'total seconds (vision + prefill + decode)', series: [...series].map(([name, points]) => ({ name, points })) });
+  }
   for (const r of rows) {
     if (r.speedupPrefill === null || r.imageTokens <= 0) continue;
-    const name = `${r.method}${r.kv === null ? '' : ` kv=${r.kv}`}${multiN ? ` n=${r.newTokens}` : ''}`;
-    series.set(name, [...(series.get(name) ?? []), { x: r.keptImageTokens / r.imageTokens, y: r.speedupPrefill }]);
+    add(`${r.method}${r.kv === null ? '' : ` kv=${r.kv}`}`, { x: r.keptImageTokens / r.imageTokens, y: r.speedupPrefill });
   }
   return lineChart({ title: 'LM prefill speedup vs kept image tokens', xLabel: 'kept image-token fraction', yLabel: 'prefill speedup over none (×)', series: [...series].map(([name, points]) => ({ name, points })) });
 }

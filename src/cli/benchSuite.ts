@@ -71,6 +71,7 @@ Sections: ${SECTIONS.map((s) => s.name).join(', ')}.
 The internvl2_5-1b sections create checkpoints/internvl2_5-1b first when it is missing (1.9 GB).
   --only NAME,...   run only these sections (the others keep their last results)
   --list            print the sections and their commands
+  --render          only redraw the bench charts from bench/results/*.json and rewrite BENCHMARKS.md
 `;
 
 function capture(): { io: { stdout: Writable; stderr: NodeJS.WritableStream; isTTY: boolean }; text: () => string } {
@@ -116,6 +117,15 @@ async function runSection(s: Section): Promise<void> {
   fs.writeFileSync(path.join(RESULTS, `${s.name}.md`), md);
 }
 
+/** Charts redrawn from the saved JSON rows (after a change to the chart code; no rerun). */
+async function rerenderCharts(): Promise<void> {
+  const { benchChart } = await import('./bench.js');
+  for (const s of SECTIONS) {
+    const json = path.join(RESULTS, `${s.name}.json`);
+    if (s.command === 'bench' && fs.existsSync(json)) fs.writeFileSync(path.join(RESULTS, `${s.name}.svg`), benchChart(JSON.parse(fs.readFileSync(json, 'utf8')).rows));
+  }
+}
+
 function writeBenchmarksMd(): void {
   const parts = SECTIONS.filter((s) => fs.existsSync(path.join(RESULTS, `${s.name}.md`))).map((s) => fs.readFileSync(path.join(RESULTS, `${s.name}.md`), 'utf8'));
   const head = fs.existsSync(path.join(PACKAGE_ROOT, 'bench', 'README.md')) ? fs.readFileSync(path.join(PACKAGE_ROOT, 'bench', 'README.md'), 'utf8').trim() + '\n\n' : '';
@@ -123,10 +133,15 @@ function writeBenchmarksMd(): void {
 }
 
 export async function benchSuiteCommand(argv: string[]): Promise<number> {
-  const v = parseFlags(argv, { only: { type: 'string' }, list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'bench-suite');
+  const v = parseFlags(argv, { only: { type: 'string' }, list: { type: 'boolean' }, render: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'bench-suite');
   if (v.help) return (process.stdout.write(HELP), 0);
   if (v.list) {
     for (const s of SECTIONS) process.stdout.write(`${s.name}: lightvlm ${s.command} ${s.args.map(rel).map(shellQuote).join(' ')}\n`);
+    return 0;
+  }
+  if (v.render) {
+    await rerenderCharts();
+    writeBenchmarksMd();
     return 0;
   }
   const only = v.only?.split(',').map((x) => x.trim());
