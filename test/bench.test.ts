@@ -1,11 +1,11 @@
 // `lightvlm bench` without a model: statistics and pairwise speedups on synthetic timings, the
 // interleaved loop and the command driven by a fake VLM, method/KV spec parsing, tables and the SVG.
+import { capture } from './helpers.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { LightVLMError } from '../src/errors.js';
 import type { GenerateOptions, GenerateResult, GenerateStats, VLM, VLMInput } from '../src/engine/types.js';
 import { max, median, min, pairwiseRatioMedian, pairwiseRatios, percentile, summarize } from '../src/bench/stats.js';
@@ -194,20 +194,15 @@ test('machine: the MatMul graph runs through ORT and the copy is timed', async (
 
 test('bench command: JSON rows with the documented names, errors as messages', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvlm-bench-'));
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d) => (o += d));
-  err.on('data', (d) => (e += d));
-  const io = { stdout: out, stderr: err, isTTY: false };
+  const cap = capture();
+  const io = cap.io;
   const { vlm, calls } = fakeVLM();
   const json = path.join(dir, 'b.json');
   const chart = path.join(dir, 'b.svg');
   const code = await benchCommand(['--model', dir, '--method', 'lightvlm:0.5', '--method', 'fastv:0.25', '--new-tokens', '4', '--repeat', '3', '--skip-machine', '--json', json, '--chart', chart], { loadVLM: async () => vlm, io });
-  assert.equal(code, 0, e);
+  assert.equal(code, 0, cap.text().err);
   assert.ok(calls[0]!.image instanceof Uint8Array); // the generated default image
-  assert.match(o, /lightvlm:0\.5/);
+  assert.match(cap.text().out, /lightvlm:0\.5/);
   const doc = JSON.parse(fs.readFileSync(json, 'utf8'));
   assert.equal(doc.machine, null);
   assert.equal(doc.rows.length, 3);
@@ -217,9 +212,9 @@ test('bench command: JSON rows with the documented names, errors as messages', a
   assert.equal(checkXml(fs.readFileSync(chart, 'utf8')).filter((t) => t === 'path').length, 3);
 
   for (const [args, re] of [[['--model', dir, '--repeat', 'x'], /--repeat must be/], [['--model', dir, '--image', path.join(dir, 'nope.jpg')], /--image .* is not a file/], [['--model', dir, '--kv', 'h3o'], /unknown KV policy/]] as const) {
-    e = '';
+    cap.reset();
     assert.equal(await benchCommand([...args], { loadVLM: async () => vlm, io }), 2);
-    assert.match(e, re);
+    assert.match(cap.text().err, re);
   }
 });
 

@@ -61,5 +61,9 @@ export function capture() {
   let e = '';
   out.on('data', (d) => (o += d));
   err.on('data', (d) => (e += d));
-  return { io: { stdout: out, stderr: err, isTTY: false }, text: () => ({ out: o, err: e }) };
+  const reset = () => {
+    o = '';
+    e = '';
+  };
+  return { io: { stdout: out, stderr: err, isTTY: false }, text: () => ({ out: o, err: e }), reset };
 }

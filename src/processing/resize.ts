@@ -165,71 +165,47 @@ export function resizeRgb(img: RgbImage, width: number, height: number, resample
     const yLast = vert.bounds[(height - 1) * 2] + vert.bounds[(height - 1) * 2 + 1];
     vb = vert.bounds.slice();
     for (let i = 0; i < height; i++) vb[i * 2] -= yFirst;
-    src = horizontalPass(img, width, yFirst, yLast - yFirst, horiz, horiz.bounds);
+    src = convolvePass(img, 'x', width, horiz, horiz.bounds, yFirst, yLast - yFirst);
   }
-  if (needV) src = verticalPass(src, height, vert, vb);
+  if (needV) src = convolvePass(src, 'y', height, vert, vb);
   return src;
 }
 
-// Temp row r of the output corresponds to source row r + offset.  [rows, outW, 3]
-function horizontalPass(img: RgbImage, outW: number, offset: number, rows: number, co: Coeffs, bounds: Int32Array): RgbImage {
+// One separable pass of the fixed-point filter along `axis` of an RGB image [h, w, 3].
+// 'x': output [rows, outSize, 3] from source rows offset .. offset + rows (only the rows the
+// vertical pass will read); 'y': output [outSize, w, 3]. Tap k of output i reads source index
+// bounds[2i] + k along the axis.
+function convolvePass(img: RgbImage, axis: 'x' | 'y', outSize: number, co: Coeffs, bounds: Int32Array, offset = 0, rows = img.height): RgbImage {
   const { ksize, kk, bits } = co;
   const half = 2 ** (bits - 1);
-  const out = new Uint8Array(outW * rows * 3);
-  const inRow = img.width * 3;
-  for (let y = 0; y < rows; y++) {
-    const rowBase = (y + offset) * inRow;
-    for (let xx = 0; xx < outW; xx++) {
-      const xmin = bounds[xx * 2];
-      const xmax = bounds[xx * 2 + 1];
-      const kb = xx * ksize;
+  const rowStride = img.width * 3;
+  const outW = axis === 'x' ? outSize : img.width;
+  const outH = axis === 'x' ? rows : outSize;
+  const tapStride = axis === 'x' ? 3 : rowStride; // source step between filter taps
+  const out = new Uint8Array(outW * outH * 3);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const i = axis === 'x' ? x : y; // index along the filtered axis
+      const min = bounds[i * 2];
+      const taps = bounds[i * 2 + 1];
+      const kb = i * ksize;
       let s0 = half;
       let s1 = half;
       let s2 = half;
-      let p = rowBase + xmin * 3;
-      for (let x = 0; x < xmax; x++, p += 3) {
-        const k = kk[kb + x];
+      let p = axis === 'x' ? (y + offset) * rowStride + min * 3 : min * rowStride + x * 3;
+      for (let t = 0; t < taps; t++, p += tapStride) {
+        const k = kk[kb + t];
         s0 += img.data[p] * k;
         s1 += img.data[p + 1] * k;
         s2 += img.data[p + 2] * k;
       }
-      const o = (y * outW + xx) * 3;
+      const o = (y * outW + x) * 3;
       out[o] = clip8(s0, bits);
       out[o + 1] = clip8(s1, bits);
       out[o + 2] = clip8(s2, bits);
     }
   }
-  return { width: outW, height: rows, data: out };
-}
-
-function verticalPass(img: RgbImage, outH: number, co: Coeffs, bounds: Int32Array): RgbImage {
-  const { ksize, kk, bits } = co;
-  const half = 2 ** (bits - 1);
-  const w = img.width;
-  const out = new Uint8Array(w * outH * 3);
-  const stride = w * 3;
-  for (let yy = 0; yy < outH; yy++) {
-    const ymin = bounds[yy * 2];
-    const ymax = bounds[yy * 2 + 1];
-    const kb = yy * ksize;
-    for (let xx = 0; xx < w; xx++) {
-      let s0 = half;
-      let s1 = half;
-      let s2 = half;
-      let p = ymin * stride + xx * 3;
-      for (let y = 0; y < ymax; y++, p += stride) {
-        const k = kk[kb + y];
-        s0 += img.data[p] * k;
-        s1 += img.data[p + 1] * k;
-        s2 += img.data[p + 2] * k;
-      }
-      const o = (yy * w + xx) * 3;
-      out[o] = clip8(s0, bits);
-      out[o + 1] = clip8(s1, bits);
-      out[o + 2] = clip8(s2, bits);
-    }
-  }
-  return { width: w, height: outH, data: out };
+  return { width: outW, height: outH, data: out };
 }
 
 // Source index of destination index `x` for nearest-neighbour resampling.
