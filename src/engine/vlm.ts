@@ -87,12 +87,28 @@ export class Engine implements VLM {
   /** Runs the vision tower on preprocessed pixels (tests feed golden pixel values here). */
   async encodeInputs(inputs: ImageInputs, t0 = performance.now()): Promise<Prepared> {
     const want = this.vision.outputNames.includes('cls_attn') ? ['features', 'cls_attn'] : ['features'];
-    const out = await this.vision.run(this.family.visionFeeds(inputs), want);
+    // Tiles [n, 3, H, W] go through the tower one at a time: the same features as one batch, but
+    // the attention intermediates ([heads, tokens, tokens] per tile) are never held for all tiles.
+    const tiles = inputs.dims.length === 4 ? inputs.dims[0]! : 1;
+    const per = inputs.pixelValues.length / tiles;
+    const parts: Record<string, Float32Array>[] = [];
+    for (let t = 0; t < tiles; t++) {
+      const one = tiles === 1 ? inputs : { ...inputs, pixelValues: inputs.pixelValues.subarray(t * per, (t + 1) * per), dims: [1, ...inputs.dims.slice(1)] };
+      const out = await this.vision.run(this.family.visionFeeds(one), want);
+      parts.push(Object.fromEntries(want.map((k) => [k, out[k]!.data])));
+    }
+    const cat = (k: string) => {
+      if (parts.length === 1) return parts[0]![k]!;
+      const all = new Float32Array(parts.reduce((a, p) => a + p[k]!.length, 0));
+      let o = 0;
+      for (const p of parts) (all.set(p[k]!, o), (o += p[k]!.length));
+      return all;
+    };
     return {
       kind: 'prepared-image',
       inputs,
-      features: out.features!.data,
-      ...(out.cls_attn ? { clsAttn: out.cls_attn.data } : {}),
+      features: cat('features'),
+      ...(want.includes('cls_attn') ? { clsAttn: cat('cls_attn') } : {}),
       imageTokens: this.family.imageTokens(inputs),
       visionMs: performance.now() - t0,
     };
