@@ -48,14 +48,13 @@ export class Decoder {
     const L = this.cfg.layers;
     const want = new Set([0, ...this.boundaries, ...cuts.filter((c) => c > 0 && c < L)]);
     const starts = [...want].sort((a, b) => a - b);
+    const ranges = starts.map((from, i) => ({ from, to: starts[i + 1] ?? L }));
+    // Release the segments being cut before building their pieces, so the weights of a layer
+    // are never held by two sessions at once (peak memory stays at one copy).
+    const keep = this.segments.filter((s) => ranges.some((r) => r.from === s.from && r.to === s.to));
+    for (const s of this.segments) if (!keep.includes(s)) await s.session.release();
     const next: Segment[] = [];
-    for (let i = 0; i < starts.length; i++) {
-      const from = starts[i]!;
-      const to = starts[i + 1] ?? L;
-      const have = this.segments.find((s) => s.from === from && s.to === to);
-      next.push(have ?? (await this.build(from, to)));
-    }
-    for (const s of this.segments) if (!next.includes(s)) await s.session.release();
+    for (const r of ranges) next.push(keep.find((s) => s.from === r.from && s.to === r.to) ?? (await this.build(r.from, r.to)));
     this.segments = next;
   }
 
