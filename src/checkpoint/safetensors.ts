@@ -105,6 +105,13 @@ export class SafetensorsStore {
     return [...this.entries.keys()];
   }
 
+  /** Parameters held by the tensors whose names start with any of `prefixes`. */
+  paramCount(...prefixes: string[]): number {
+    let n = 0;
+    for (const [name, e] of this.entries) if (prefixes.some((p) => name.startsWith(p))) n += e.shape.reduce((a, b) => a * b, 1);
+    return n;
+  }
+
   private raw(name: string): { e: TensorEntry; buf: Buffer } {
     const e = this.entries.get(name);
     if (!e) throw new LightVLMError(`weight ${name} is missing from the checkpoint.`);

@@ -70,24 +70,18 @@ export class GraphBuilder {
 
   /** Small constants, deduplicated by value. */
   constI64(values: number[], dims: number[] = [values.length]): string {
-    const key = `i${dims.join('x')}:${values.join(',')}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = this.fresh('c');
-      const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-      this.inits.push(onnx.TensorProto.create({ name, dims, dataType: DT.INT64, rawData: new Uint8Array(data.buffer) }));
-      this.consts.set(key, name);
-    }
-    return name;
+    return this.constant(DT.INT64, dims, BigInt64Array.from(values.map((v) => BigInt(v))), `i${dims.join('x')}:${values.join(',')}`);
   }
 
   constF32(values: number[], dims: number[] = [values.length]): string {
-    const key = `f${dims.join('x')}:${values.join(',')}`;
+    return this.constant(DT.FLOAT, dims, Float32Array.from(values), `f${dims.join('x')}:${values.join(',')}`);
+  }
+
+  private constant(dataType: number, dims: number[], data: BigInt64Array | Float32Array, key: string): string {
     let name = this.consts.get(key);
     if (!name) {
       name = this.fresh('c');
-      const data = Float32Array.from(values);
-      this.inits.push(onnx.TensorProto.create({ name, dims, dataType: DT.FLOAT, rawData: new Uint8Array(data.buffer) }));
+      this.inits.push(onnx.TensorProto.create({ name, dims, dataType, rawData: new Uint8Array(data.buffer) }));
       this.consts.set(key, name);
     }
     return name;

@@ -104,7 +104,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const imageTokenId: number = cfg.image_token_id ?? cfg.image_token_index ?? 151667;
   const tok = imageTokenStrings(store, processorCfg);
   const tiles = (inputs: ImageInputs): number => inputs.numTiles ?? inputs.dims[0]!;
-  const visionParams = store.names().filter((nm) => nm.startsWith(vp) || nm.startsWith(pp)).reduce((a, nm) => a + store.entries.get(nm)!.shape.reduce((x, y) => x * y, 1), 0);
+  const visionParams = store.paramCount(vp, pp);
 
   return {
     modelType: 'internvl',

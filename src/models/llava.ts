@@ -33,7 +33,7 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
   const imageTokenId: number = cfg.image_token_index ?? cfg.image_token_id;
   const imageToken: string = processorCfg.image_token ?? '<image>';
   const w = (n: string) => store.float(vp + n).data;
-  const visionParams = store.names().filter((n) => n.startsWith(vp) || n.startsWith(pp)).reduce((a, n) => a + store.entries.get(n)!.shape.reduce((x, y) => x * y, 1), 0);
+  const visionParams = store.paramCount(vp, pp);
 
   return {
     modelType: 'llava',

@@ -79,7 +79,7 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
   }
   const imageTokenId: number = cfg.image_token_id ?? cfg.image_token_index ?? 151655;
   const imageToken: string = processorCfg.image_token ?? '<|image_pad|>';
-  const visionParams = store.names().filter((n) => n.startsWith(vp)).reduce((a, n) => a + store.entries.get(n)!.shape.reduce((x, y) => x * y, 1), 0);
+  const visionParams = store.paramCount(vp);
   const m = d.m;
   const nTokens = (inputs: ImageInputs) => {
     const [t, h, w] = gridOf(inputs, m);
