@@ -1,14 +1,25 @@
 // LLaVA (`model_type: llava`): CLIP ViT up to `vision_feature_layer`, MLP projector, Llama/Qwen2 LM.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
-import { activation, fullAttention, layerNorm, linear } from '../graph/ops.js';
-import { GraphBuilder } from '../graph/proto.js';
+import { activation, layerNorm, linear } from '../graph/ops.js';
 import { clipProcess } from '../processing/processors.js';
 import type { RgbImage } from '../processing/image.js';
 import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
 import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
+import { buildTower, readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
+
+/** CLIP encoder layer weights → block slots. */
+const CLIP_BLOCK: BlockNames = {
+  block: (l) => `encoder.layers.${l}.`,
+  norm1: 'layer_norm1',
+  norm2: 'layer_norm2',
+  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'],
+  o: 'self_attn.out_proj',
+  fc1: 'mlp.fc1',
+  fc2: 'mlp.fc2',
+};
 
 export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
   const vc = cfg.vision_config as Json | undefined;
@@ -35,6 +46,42 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
   const w = (n: string) => store.float(vp + n).data;
   const visionParams = store.paramCount(vp, pp);
 
+  const D: number = vc.hidden_size;
+  const n = nPatches + 1; // [CLS] + patches
+  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: vc.hidden_act ?? 'quick_gelu', eps: vc.layer_norm_eps ?? 1e-5 };
+  const tower = (): VitTower => ({
+    name: 'clip_vision',
+    dims,
+    blocks: Array.from({ length: runLayers }, (_, l) => readBlock(store, vp, CLIP_BLOCK, l, 'layer')),
+    tokens: n,
+    embed(g) {
+      const px = g.input('pixel_values', 'float32', [1, 3, imageSize, imageSize]);
+      const conv = g.op('Conv', [px, g.weight('patch', [D, 3, patch, patch], w('embeddings.patch_embedding.weight'))], { strides: [patch, patch] });
+      const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([D, nPatches])])], { perm: [1, 0] }); // [n-1, D]
+      const cls = g.weight('cls', [1, D], w('embeddings.class_embedding'));
+      const h = g.op('Add', [g.op('Concat', [cls, patches], { axis: 0 }), g.weight('pos', [n, D], w('embeddings.position_embedding.weight'))]); // [n, D]
+      return layerNorm(g, h, w('pre_layrnorm.weight'), w('pre_layrnorm.bias'), dims.eps);
+    },
+    head(g, h, probs, _n, rows) {
+      // rows: the patch rows to read (merged towers); else patches 1..n-1 in order. 'default' drops [CLS].
+      const patchRows = rows ? g.op('Gather', [h, rows], { axis: 0 }) : g.op('Slice', [h, g.constI64([1]), g.constI64([n]), g.constI64([0])]);
+      const feats = strategy === 'default' ? patchRows : g.op('Concat', [g.op('Slice', [h, g.constI64([0]), g.constI64([1]), g.constI64([0])]), patchRows], { axis: 0 });
+      const Dt = text.hidden;
+      const pw = (nm: string) => store.float(pp + nm).data;
+      const hasBias = store.has(pp + 'linear_1.bias');
+      const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
+      const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
+      const out = linear(g, activation(g, linear(g, feats, l1), cfg.projector_hidden_act ?? 'gelu'), l2);
+      g.output(out, 'features', 'float32', [rows ? 'm' : nImage, Dt]);
+      if (!probs) return;
+      // [CLS] query row of the feature layer, head mean, over the patch keys: FasterVLM / VisionZip's score.
+      const row = g.op('ReduceMean', [g.op('Slice', [probs, g.constI64([0]), g.constI64([1]), g.constI64([2])])], { axes: [1], keepdims: 0 }); // [1,1,n]
+      const flat = g.op('Reshape', [row, g.constI64([-1])]); // [n] (n rows of h)
+      const cls = rows ? g.op('Gather', [flat, rows], { axis: 0 }) : g.op('Slice', [flat, g.constI64([1]), g.constI64([n]), g.constI64([0])]);
+      g.output(cls, 'cls_attn', 'float32', [rows ? 'm' : nPatches]);
+    },
+  });
+
   return {
     modelType: 'llava',
     text,
@@ -48,48 +95,7 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
     },
     imageTokens: () => nImage,
     tokenGrids: () => [strategy === 'default' ? { h: side, w: side } : { h: 1, w: nImage }],
-    buildVision(): Uint8Array {
-      const D: number = vc.hidden_size;
-      const heads: number = vc.num_attention_heads;
-      const dh = D / heads;
-      const eps: number = vc.layer_norm_eps ?? 1e-5;
-      const n = nPatches + 1;
-      const g = new GraphBuilder('clip_vision');
-      const px = g.input('pixel_values', 'float32', [1, 3, imageSize, imageSize]);
-      const conv = g.op('Conv', [px, g.weight('patch', [D, 3, patch, patch], w('embeddings.patch_embedding.weight'))], { strides: [patch, patch] });
-      const patches = g.op('Transpose', [g.op('Reshape', [conv, g.constI64([D, nPatches])])], { perm: [1, 0] }); // [n-1, D]
-      const cls = g.weight('cls', [1, D], w('embeddings.class_embedding'));
-      let h = g.op('Concat', [cls, patches], { axis: 0 }); // [n, D]
-      h = g.op('Add', [h, g.weight('pos', [n, D], w('embeddings.position_embedding.weight'))]);
-      h = layerNorm(g, h, w('pre_layrnorm.weight'), w('pre_layrnorm.bias'), eps);
-      let probs = '';
-      for (let l = 0; l < runLayers; l++) {
-        const p = `encoder.layers.${l}.`;
-        const lin = (name: string, o: number, i: number) => ({ w: w(p + name + '.weight'), b: w(p + name + '.bias'), out: o, in: i });
-        const x = layerNorm(g, h, w(p + 'layer_norm1.weight'), w(p + 'layer_norm1.bias'), eps);
-        const att = fullAttention(g, linear(g, x, lin('self_attn.q_proj', D, D)), linear(g, x, lin('self_attn.k_proj', D, D)), linear(g, x, lin('self_attn.v_proj', D, D)), n, heads, dh);
-        probs = att.probs;
-        h = g.op('Add', [h, linear(g, att.out, lin('self_attn.out_proj', D, D))]);
-        const y = layerNorm(g, h, w(p + 'layer_norm2.weight'), w(p + 'layer_norm2.bias'), eps);
-        const inter: number = vc.intermediate_size;
-        h = g.op('Add', [h, linear(g, activation(g, linear(g, y, lin('mlp.fc1', inter, D)), vc.hidden_act ?? 'quick_gelu'), lin('mlp.fc2', D, inter))]);
-      }
-      // 'default' drops the [CLS] row; 'full' keeps it.
-      const feats = strategy === 'default' ? g.op('Slice', [h, g.constI64([1]), g.constI64([n]), g.constI64([0])]) : h;
-      const Dt = text.hidden;
-      const pw = (nm: string) => store.float(pp + nm).data;
-      const hasBias = store.has(pp + 'linear_1.bias');
-      const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
-      const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
-      const out = linear(g, activation(g, linear(g, feats, l1), cfg.projector_hidden_act ?? 'gelu'), l2);
-      g.output(out, 'features', 'float32', [nImage, Dt]);
-      if (probs) {
-        // [CLS] query row of the feature layer, head mean, over the patch keys: FasterVLM / VisionZip's score.
-        const row = g.op('Slice', [probs, g.constI64([0, 1]), g.constI64([1, n]), g.constI64([2, 3])]); // [1,h,1,n-1]
-        g.output(g.op('Reshape', [g.op('ReduceMean', [row], { axes: [1], keepdims: 0 }), g.constI64([-1])]), 'cls_attn', 'float32', [nPatches]);
-      }
-      return g.encode();
-    },
+    buildVision: () => buildTower(tower())[0]!,
     visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
     positionIds(ids: number[]): Int32Array[] {
       return [Int32Array.from(ids, (_, i) => i)];

@@ -4,9 +4,9 @@
 // m = spatial_merge_size, E = embed_dim, dh = E / num_heads, Dt = hidden_size (the LM width).
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
-import { activation, fullAttention, layerNorm, linear, rope } from '../graph/ops.js';
-import { GraphBuilder } from '../graph/proto.js';
+import { activation, layerNorm, linear } from '../graph/ops.js';
 import type { Json } from './config.js';
+import { buildTower, readBlock, type BlockNames, type VitTower } from './vit.js';
 
 export interface Qwen2VLVisionDims {
   C: number;
@@ -92,41 +92,46 @@ export function visionRopeTables(grid: [number, number, number], d: Qwen2VLVisio
   return { cos, sin };
 }
 
+/** Qwen2-VL vision block weights → block slots (fused qkv). */
+const QWEN2VL_BLOCK: BlockNames = {
+  block: (l) => `blocks.${l}.`,
+  norm1: 'norm1',
+  norm2: 'norm2',
+  qkv: 'attn.qkv',
+  o: 'attn.proj',
+  fc1: 'mlp.fc1',
+  fc2: 'mlp.fc2',
+};
+
 /**
  * Inputs: pixel_values [n, C·tp·ps·ps], rope_cos / rope_sin [n, dh].
  * Output: features [n/m², out]. Attention is full over the n patches (one image, t = 1).
  */
-export function buildQwen2VLVision(store: SafetensorsStore, vp: string, d: Qwen2VLVisionDims): Uint8Array {
-  const { E, heads, dh, m } = d;
+export function qwen2vlTower(store: SafetensorsStore, vp: string, d: Qwen2VLVisionDims): VitTower {
+  const { E, m } = d;
   const K = d.C * d.tp * d.ps * d.ps;
   const w = (name: string) => store.float(vp + name).data;
   const eps = 1e-6; // hard-coded in HF's blocks and merger
-  const g = new GraphBuilder('qwen2vl_vision');
-  const px = g.input('pixel_values', 'float32', ['n', K]);
-  const cos = g.op('Unsqueeze', [g.input('rope_cos', 'float32', ['n', dh]), g.constI64([1])]); // [n,1,dh]
-  const sin = g.op('Unsqueeze', [g.input('rope_sin', 'float32', ['n', dh]), g.constI64([1])]);
-  // PatchEmbed: Conv3d with kernel = stride = [tp, ps, ps] and no bias over a (C, tp, ps, ps)
-  // patch is a dot product with the flattened kernel [E, K].
-  let h = linear(g, px, { w: w('patch_embed.proj.weight'), out: E, in: K }, 'patch'); // [n, E]
-  const heads3 = g.constI64([0, heads, dh]);
-  const flat = g.constI64([0, E]);
-  const rot = (x: string) => g.op('Reshape', [rope(g, g.op('Reshape', [x, heads3]), cos, sin, dh), flat]); // [n, E]
-  for (let l = 0; l < d.depth; l++) {
-    const p = `blocks.${l}.`;
-    const lin = (name: string, o: number, i: number) => ({ w: w(p + name + '.weight'), b: w(p + name + '.bias'), out: o, in: i });
-    const x = layerNorm(g, h, w(p + 'norm1.weight'), w(p + 'norm1.bias'), eps);
-    const qkv = linear(g, x, lin('attn.qkv', 3 * E, E)); // [n, 3E]: q | k | v, each (heads, dh)
-    const [q, k, v] = g.opN('Split', [qkv, g.constI64([E, E, E])], 3, { axis: -1 });
-    const att = fullAttention(g, rot(q!), rot(k!), v!, 'n', heads, dh);
-    h = g.op('Add', [h, linear(g, att.out, lin('attn.proj', E, E))]);
-    const y = layerNorm(g, h, w(p + 'norm2.weight'), w(p + 'norm2.bias'), eps);
-    h = g.op('Add', [h, linear(g, activation(g, linear(g, y, lin('mlp.fc1', d.mlp, E)), d.act), lin('mlp.fc2', E, d.mlp))]);
-  }
-  // PatchMerger: ln_q per patch, then each run of m² consecutive patches (one m×m window) → one row.
-  const Em = E * m * m;
-  const z = g.op('Reshape', [layerNorm(g, h, w('merger.ln_q.weight'), w('merger.ln_q.bias'), eps), g.constI64([-1, Em])]); // [n/m², E·m²]
-  const mw = (i: number, o: number, k: number) => ({ w: w(`merger.mlp.${i}.weight`), b: w(`merger.mlp.${i}.bias`), out: o, in: k });
-  const out = linear(g, activation(g, linear(g, z, mw(0, Em, Em)), 'gelu'), mw(2, d.out, Em));
-  g.output(out, 'features', 'float32', ['tokens', d.out]);
-  return g.encode();
+  return {
+    name: 'qwen2vl_vision',
+    dims: { D: E, heads: d.heads, dh: d.dh, act: d.act, eps },
+    blocks: Array.from({ length: d.depth }, (_, l) => readBlock(store, vp, QWEN2VL_BLOCK, l, 'layer')),
+    tokens: 'n',
+    rotary: d.dh,
+    // PatchEmbed: Conv3d with kernel = stride = [tp, ps, ps] and no bias over a (C, tp, ps, ps)
+    // patch is a dot product with the flattened kernel [E, K].
+    embed: (g) => linear(g, g.input('pixel_values', 'float32', ['n', K]), { w: w('patch_embed.proj.weight'), out: E, in: K }, 'patch'), // [n, E]
+    head(g, h, _probs, _n, rows) {
+      // PatchMerger: ln_q per patch, then each run of m² consecutive patches (one m×m window) → one
+      // row. `rows` (merged towers) lists the patch rows in that order: whole windows, m² each.
+      const Em = E * m * m;
+      const ln = layerNorm(g, h, w('merger.ln_q.weight'), w('merger.ln_q.bias'), eps);
+      const z = g.op('Reshape', [rows ? g.op('Gather', [ln, rows], { axis: 0 }) : ln, g.constI64([-1, Em])]); // [n/m², E·m²]
+      const mw = (i: number, o: number, k: number) => ({ w: w(`merger.mlp.${i}.weight`), b: w(`merger.mlp.${i}.bias`), out: o, in: k });
+      const out = linear(g, activation(g, linear(g, z, mw(0, Em, Em)), 'gelu'), mw(2, d.out, Em));
+      g.output(out, 'features', 'float32', ['tokens', d.out]);
+    },
+  };
 }
+
+export const buildQwen2VLVision = (store: SafetensorsStore, vp: string, d: Qwen2VLVisionDims): Uint8Array => buildTower(qwen2vlTower(store, vp, d))[0]!;
