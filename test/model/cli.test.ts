@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MODELS, ROOT, loadGolden, ints } from './helpers.js';
+import { MODELS, ROOT, loadGolden, ints } from '../helpers.js';
 
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const run = (...args: string[]) => {

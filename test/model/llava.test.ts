@@ -2,9 +2,9 @@
 // greedy ids, through both the golden pixel values and our own preprocessing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Engine } from '../src/engine/vlm.js';
-import { forwardAll } from '../src/engine/inspect.js';
-import { ints, loadGolden, MODELS, relL2 } from './helpers.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { forwardAll } from '../../src/engine/inspect.js';
+import { ints, loadGolden, MODELS, relL2 } from '../helpers.js';
 
 for (const name of ['tiny-llava', 'synth-llava']) {
   test(`${name} matches transformers`, async (t) => {

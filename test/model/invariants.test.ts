@@ -3,12 +3,12 @@
 // merged prefill, per-layer cache lengths follow spec §3.6.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Engine } from '../src/engine/vlm.js';
-import { forwardAll } from '../src/engine/inspect.js';
-import { argmax } from '../src/engine/sampling.js';
-import type { Decision } from '../src/engine/sequence.js';
-import type { StageInput } from '../src/engine/accel.js';
-import { loadGolden, MODELS, relL2 } from './helpers.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { forwardAll } from '../../src/engine/inspect.js';
+import { argmax } from '../../src/engine/sampling.js';
+import type { Decision } from '../../src/engine/sequence.js';
+import type { StageInput } from '../../src/engine/accel.js';
+import { loadGolden, MODELS, relL2 } from '../helpers.js';
 
 const FAMILIES = ['tiny-llava', 'tiny-internvl', 'tiny-qwen2_vl'];
 
@@ -79,7 +79,7 @@ for (const name of FAMILIES) {
     // 'drop' makes the replay exact (recycle carriers would depend on the longer prompt's scores).
     const p = e.buildPrompt(g.question, img);
     const next = Math.max(...p.pos.map((row) => Math.max(...row))) + 1;
-    const { generate } = await import('../src/engine/generate.js');
+    const { generate } = await import('../../src/engine/generate.js');
     const dropSteps: Float32Array[] = [];
     const dropped = await e.generate({ image: img, prompt: g.question }, { maxNewTokens: 4, minNewTokens: 4, acceleration: { prefill: { method: 'lightvlm', stages, mergeMode: 'drop' } } }, { onLogits: (l) => dropSteps.push(l) });
     const dropKept = dropped.kept.map((k) => new Set(k.imageIndices));

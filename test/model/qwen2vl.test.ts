@@ -3,14 +3,14 @@
 // greedy generation from the golden pixels and from the real preprocessing path.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Engine } from '../src/engine/vlm.js';
-import { forwardAll } from '../src/engine/inspect.js';
-import type { LmPrompt } from '../src/engine/generate.js';
-import type { ImageInputs } from '../src/models/family.js';
-import { LightVLMError } from '../src/errors.js';
-import { qwen2vlPositionIds } from '../src/models/qwen2vl.js';
-import { visionDims, visionRopeTables } from '../src/models/qwen2vlVision.js';
-import { loadGolden, MODELS, ints, relL2, type Golden } from './helpers.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { forwardAll } from '../../src/engine/inspect.js';
+import type { LmPrompt } from '../../src/engine/generate.js';
+import type { ImageInputs } from '../../src/models/family.js';
+import { LightVLMError } from '../../src/errors.js';
+import { qwen2vlPositionIds } from '../../src/models/qwen2vl.js';
+import { visionDims, visionRopeTables } from '../../src/models/qwen2vlVision.js';
+import { loadGolden, MODELS, ints, relL2, type Golden } from '../helpers.js';
 
 const NAME = 'tiny-qwen2_vl';
 let g: Golden;

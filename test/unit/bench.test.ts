@@ -1,20 +1,20 @@
 // `lightvlm bench` without a model: statistics and pairwise speedups on synthetic timings, the
 // interleaved loop and the command driven by a fake VLM, method/KV spec parsing, tables and the SVG.
-import { capture } from './helpers.js';
+import { capture } from '../helpers.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LightVLMError } from '../src/errors.js';
-import type { GenerateOptions, GenerateResult, GenerateStats, VLM, VLMInput } from '../src/engine/types.js';
-import { max, median, min, pairwiseRatioMedian, pairwiseRatios, percentile, summarize } from '../src/bench/stats.js';
-import { type BenchSample, buildBenchRows, prefillFlop, runBench, stagesOf } from '../src/bench/run.js';
-import { buildMatMulModel, measureMatmul, measureMemory } from '../src/bench/machine.js';
-import { expandCombos, parseKvSpec, parseMethodSpec, toAcceleration } from '../src/cli/specs.js';
-import { renderTable } from '../src/report/table.js';
-import { lineChart, niceTicks } from '../src/report/svg.js';
-import { benchCommand } from '../src/cli/bench.js';
+import { LightVLMError } from '../../src/errors.js';
+import type { GenerateOptions, GenerateResult, GenerateStats, VLM, VLMInput } from '../../src/engine/types.js';
+import { max, median, min, pairwiseRatioMedian, pairwiseRatios, percentile, summarize } from '../../src/bench/stats.js';
+import { type BenchSample, buildBenchRows, prefillFlop, runBench, stagesOf } from '../../src/bench/run.js';
+import { buildMatMulModel, measureMatmul, measureMemory } from '../../src/bench/machine.js';
+import { expandCombos, parseKvSpec, parseMethodSpec, toAcceleration } from '../../src/cli/specs.js';
+import { renderTable } from '../../src/report/table.js';
+import { lineChart, niceTicks } from '../../src/report/svg.js';
+import { benchCommand } from '../../src/cli/bench.js';
 
 test('stats: median, min, max, p10 and pairwise ratio medians', () => {
   assert.equal(median([5, 1, 3]), 3);

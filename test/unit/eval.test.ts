@@ -1,18 +1,18 @@
 // `lightvlm eval` without a model: the dataset reader on crafted bad rows, the scorer, per-kind and
 // retention arithmetic, and the eval loop and command driven by a fake VLM with scripted answers.
-import { capture } from './helpers.js';
+import { capture } from '../helpers.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LightVLMError } from '../src/errors.js';
-import type { GenerateOptions, GenerateResult, PreparedImage, VLM, VLMInput } from '../src/engine/types.js';
-import { parseQuestions, loadDataset } from '../src/eval/dataset.js';
-import { type AnswerRecord, isCorrect, normalizeAnswer, summarize } from '../src/eval/score.js';
-import { buildEvalReport, runEval } from '../src/eval/run.js';
-import { expandCombos } from '../src/cli/specs.js';
-import { evalCommand } from '../src/cli/eval.js';
+import { LightVLMError } from '../../src/errors.js';
+import type { GenerateOptions, GenerateResult, PreparedImage, VLM, VLMInput } from '../../src/engine/types.js';
+import { parseQuestions, loadDataset } from '../../src/eval/dataset.js';
+import { type AnswerRecord, isCorrect, normalizeAnswer, summarize } from '../../src/eval/score.js';
+import { buildEvalReport, runEval } from '../../src/eval/run.js';
+import { expandCombos } from '../../src/cli/specs.js';
+import { evalCommand } from '../../src/cli/eval.js';
 
 function makeDataset(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvlm-eval-'));

@@ -6,11 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { LIKE_NAMES, makeCheckpoint, resolveShape } from '../src/checkpoint/make.js';
-import { buildTokenizer } from '../src/checkpoint/tokenizerStub.js';
-import { openCheckpoint, readHeader } from '../src/checkpoint/safetensors.js';
-import { makeCheckpointCommand } from '../src/cli/makeCheckpoint.js';
-import { LightVLMError } from '../src/errors.js';
+import { LIKE_NAMES, makeCheckpoint, resolveShape } from '../../src/checkpoint/make.js';
+import { buildTokenizer } from '../../src/checkpoint/tokenizerStub.js';
+import { openCheckpoint, readHeader } from '../../src/checkpoint/safetensors.js';
+import { makeCheckpointCommand } from '../../src/cli/makeCheckpoint.js';
+import { LightVLMError } from '../../src/errors.js';
 
 // The repository root: the first folder above this file (test/ or dist/test/) holding fixtures/.
 let root = path.dirname(fileURLToPath(import.meta.url));

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readHeader, SafetensorsStore } from '../src/checkpoint/safetensors.js';
-import { Engine } from '../src/engine/vlm.js';
-import { ints, loadGolden, MODELS, relL2 } from './helpers.js';
+import { readHeader, SafetensorsStore } from '../../src/checkpoint/safetensors.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { ints, loadGolden, MODELS, relL2 } from '../helpers.js';
 
 type Dtype = 'F32' | 'F16' | 'BF16';
 

@@ -2,9 +2,9 @@
 // within the budget over long answers, and positions keep counting from the original length.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Engine } from '../src/engine/vlm.js';
-import { loadGolden, MODELS, relL2 } from './helpers.js';
-import type { DecodeAcceleration } from '../src/engine/types.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { loadGolden, MODELS, relL2 } from '../helpers.js';
+import type { DecodeAcceleration } from '../../src/engine/types.js';
 
 test('budget >= sequence length: every KV method reproduces no compression', async () => {
   const g = loadGolden('tiny-llava');

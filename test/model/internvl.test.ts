@@ -2,9 +2,9 @@
 // position, per-layer hidden state of the last token, greedy ids; then the real preprocessing path.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { forwardAll } from '../src/engine/inspect.js';
-import { Engine } from '../src/engine/vlm.js';
-import { loadGolden, MODELS, ints, relL2, type Golden } from './helpers.js';
+import { forwardAll } from '../../src/engine/inspect.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { loadGolden, MODELS, ints, relL2, type Golden } from '../helpers.js';
 
 const TOL = 1e-4;
 

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { Engine } from '../src/engine/vlm.js';
-import { LightVLMError } from '../src/errors.js';
-import { MODELS } from './helpers.js';
+import { Engine } from '../../src/engine/vlm.js';
+import { LightVLMError } from '../../src/errors.js';
+import { MODELS } from '../helpers.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvlm-img-'));
 const solid = (w: number, h: number, channels: 3 | 4, bg: Record<string, number>) => sharp({ create: { width: w, height: h, channels, background: bg } });

@@ -2,14 +2,14 @@
 // pre-LM reductions and KV selections. Expected values are computed by hand in the comments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LightVLMError } from '../src/errors.js';
-import { argsortDesc, mulberry32, roundHalfEven, sampleWithoutReplacement, softmax, topKAscending } from '../src/util/topk.js';
-import { chooseDefaultSchedule, defaultLightVLMSchedule, fastvSchedule, parseStages, pyramidDropSchedule, validateStages } from '../src/merge/schedule.js';
-import { applyDecision, lightvlmPolicy, randomPolicy, rebuildSpans, rowDebiasedScores, stageTarget, topScoreDropPolicy, type MergeInput } from '../src/merge/policies.js';
-import { fastervlmSelect, fourierGrid, fourierLowPass, splitVisionZipBudget, visionzipSelect } from '../src/merge/prelm.js';
-import { resolvePrefill } from '../src/engine/accel.js';
-import type { TextConfig } from '../src/models/config.js';
-import { avgPool1dSame, budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../src/kvcache/policies.js';
+import { LightVLMError } from '../../src/errors.js';
+import { argsortDesc, mulberry32, roundHalfEven, sampleWithoutReplacement, softmax, topKAscending } from '../../src/util/topk.js';
+import { chooseDefaultSchedule, defaultLightVLMSchedule, fastvSchedule, parseStages, pyramidDropSchedule, validateStages } from '../../src/merge/schedule.js';
+import { applyDecision, lightvlmPolicy, randomPolicy, rebuildSpans, rowDebiasedScores, stageTarget, topScoreDropPolicy, type MergeInput } from '../../src/merge/policies.js';
+import { fastervlmSelect, fourierGrid, fourierLowPass, splitVisionZipBudget, visionzipSelect } from '../../src/merge/prelm.js';
+import { resolvePrefill } from '../../src/engine/accel.js';
+import type { TextConfig } from '../../src/models/config.js';
+import { avgPool1dSame, budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../../src/kvcache/policies.js';
 
 const arr = (a: ArrayLike<number>) => Array.from(a);
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-5) => {
