@@ -37,7 +37,7 @@ const OUR_FILES = ['config.json', 'generation_config.json', 'processor_config.js
 export function resolveShape(like: string, layers?: number): ModelShape {
   const shape = modelShape(like);
   if (layers !== undefined) {
-    if (!Number.isInteger(layers) || layers < 1) throw new LightVLMError(`--layers must be a positive integer, got ${layers}.`);
+    if (!Number.isInteger(layers) || layers < 1) throw new LightVLMError(`--layers must be a positive integer, got ${layers}.`, 'E_OPTION');
     shape.lm = { ...shape.lm, layers };
   }
   return shape;
@@ -47,8 +47,8 @@ export async function makeCheckpoint(opts: MakeCheckpointOptions): Promise<MakeC
   const t0 = performance.now();
   const seed = opts.seed ?? 0;
   const dtype: DType = opts.dtype ?? 'bf16';
-  if (dtype !== 'bf16' && dtype !== 'fp32') throw new LightVLMError(`--dtype must be bf16 or fp32, got ${String(dtype)}.`);
-  if (!Number.isInteger(seed)) throw new LightVLMError(`--seed must be an integer, got ${seed}.`);
+  if (dtype !== 'bf16' && dtype !== 'fp32') throw new LightVLMError(`--dtype must be bf16 or fp32, got ${String(dtype)}.`, 'E_OPTION');
+  if (!Number.isInteger(seed)) throw new LightVLMError(`--seed must be an integer, got ${seed}.`, 'E_OPTION');
   const shape = resolveShape(opts.like, opts.layers);
   const log = opts.log ?? (() => {});
   const dir = path.resolve(opts.out);
@@ -105,10 +105,10 @@ export async function makeCheckpoint(opts: MakeCheckpointOptions): Promise<MakeC
 
 function prepareDir(dir: string, force: boolean): void {
   if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new LightVLMError(`--out ${dir} exists and is not a directory.`);
+    if (!fs.statSync(dir).isDirectory()) throw new LightVLMError(`--out ${dir} exists and is not a directory.`, 'E_IO');
     const entries = fs.readdirSync(dir);
     if (entries.length > 0 && !force) {
-      throw new LightVLMError(`--out ${dir} is not empty. Choose an empty or new directory, or pass --force to overwrite the checkpoint files in it.`);
+      throw new LightVLMError(`--out ${dir} is not empty. Choose an empty or new directory, or pass --force to overwrite the checkpoint files in it.`, 'E_IO');
     }
     for (const e of entries) {
       if (OUR_FILES.includes(e) || /^model-\d{5}-of-\d{5}\.safetensors$/.test(e)) fs.rmSync(path.join(dir, e), { force: true });

@@ -29,7 +29,7 @@ export function readHeader(file: string): Map<string, TensorEntry> {
     fs.readSync(fd, lenBuf, 0, 8, 0);
     const len = Number(lenBuf.readBigUInt64LE(0));
     if (size < 8 || len <= 0 || 8 + len > size) {
-      throw new LightVLMError(`${file} is not a safetensors file (bad header length). Re-download the checkpoint.`);
+      throw new LightVLMError(`${file} is not a safetensors file (bad header length). Re-download the checkpoint.`, 'E_CHECKPOINT');
     }
     const hdrBuf = Buffer.alloc(len);
     fs.readSync(fd, hdrBuf, 0, len, 8);
@@ -37,7 +37,7 @@ export function readHeader(file: string): Map<string, TensorEntry> {
     try {
       header = JSON.parse(hdrBuf.toString('utf8'));
     } catch {
-      throw new LightVLMError(`${file} has a corrupt safetensors header. Re-download the checkpoint.`);
+      throw new LightVLMError(`${file} has a corrupt safetensors header. Re-download the checkpoint.`, 'E_CHECKPOINT');
     }
     const out = new Map<string, TensorEntry>();
     for (const [name, e] of Object.entries(header)) {
@@ -59,13 +59,13 @@ export function openCheckpoint(dir: string): SafetensorsStore {
     const map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map as Record<string, string>;
     for (const shard of new Set(Object.values(map))) {
       const f = path.join(dir, shard);
-      if (!fs.existsSync(f)) throw new LightVLMError(`missing weight shard ${f} listed in ${index}.`);
+      if (!fs.existsSync(f)) throw new LightVLMError(`missing weight shard ${f} listed in ${index}.`, 'E_CHECKPOINT');
       for (const [k, v] of readHeader(f)) entries.set(k, v);
     }
   } else if (fs.existsSync(single)) {
     for (const [k, v] of readHeader(single)) entries.set(k, v);
   } else {
-    throw new LightVLMError(`no weights in ${dir}: expected model.safetensors or model.safetensors.index.json.`);
+    throw new LightVLMError(`no weights in ${dir}: expected model.safetensors or model.safetensors.index.json.`, 'E_CHECKPOINT');
   }
   return new SafetensorsStore(entries);
 }
@@ -114,8 +114,8 @@ export class SafetensorsStore {
 
   private raw(name: string): { e: TensorEntry; buf: Buffer } {
     const e = this.entries.get(name);
-    if (!e) throw new LightVLMError(`weight ${name} is missing from the checkpoint.`);
-    if (!SUPPORTED.has(e.dtype)) throw new LightVLMError(`weight ${name} has dtype ${e.dtype}; supported: F32, F16, BF16.`);
+    if (!e) throw new LightVLMError(`weight ${name} is missing from the checkpoint.`, 'E_CHECKPOINT');
+    if (!SUPPORTED.has(e.dtype)) throw new LightVLMError(`weight ${name} has dtype ${e.dtype}; supported: F32, F16, BF16.`, 'E_CHECKPOINT');
     const buf = Buffer.alloc(e.end - e.begin);
     const fd = fs.openSync(e.file, 'r');
     try {
@@ -129,7 +129,7 @@ export class SafetensorsStore {
   /** A float tensor widened to fp32. */
   float(name: string): { dims: number[]; data: Float32Array } {
     const { e, buf } = this.raw(name);
-    if (e.dtype === 'I64' || e.dtype === 'I32') throw new LightVLMError(`weight ${name} is an integer tensor.`);
+    if (e.dtype === 'I64' || e.dtype === 'I32') throw new LightVLMError(`weight ${name} is an integer tensor.`, 'E_CHECKPOINT');
     return { dims: e.shape, data: toFloat32(e.dtype, buf) };
   }
 

@@ -375,6 +375,6 @@ export function modelShape(like: string): ModelShape {
     case 'qwen2-vl-2b':
       return qwen2vl();
     default:
-      throw new LightVLMError(`unknown --like ${JSON.stringify(like)}; valid names: ${LIKE_NAMES.join(', ')}.`);
+      throw new LightVLMError(`unknown --like ${JSON.stringify(like)}; valid names: ${LIKE_NAMES.join(', ')}.`, 'E_OPTION');
   }
 }

@@ -122,7 +122,7 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
     checkOutputPath(v.chart, '--chart', '.svg');
     let image: string | Uint8Array;
     if (v.image !== undefined) {
-      if (!fs.existsSync(v.image) || !fs.statSync(v.image).isFile()) throw new LightVLMError(`--image '${v.image}' is not a file. Pass a JPEG or PNG, or leave --image out to use a generated picture.`);
+      if (!fs.existsSync(v.image) || !fs.statSync(v.image).isFile()) throw new LightVLMError(`--image '${v.image}' is not a file. Pass a JPEG or PNG, or leave --image out to use a generated picture.`, 'E_IO');
       image = v.image;
     } else {
       image = await syntheticImage();

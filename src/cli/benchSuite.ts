@@ -97,7 +97,7 @@ async function runSection(s: Section): Promise<void> {
   process.stderr.write(`\n== ${s.name}: lightvlm ${s.command} ${args.map(rel).map(shellQuote).join(' ')}\n`);
   const cmd = s.command === 'bench' ? (await import('./bench.js')).benchCommand : (await import('./eval.js')).evalCommand;
   const code = await cmd(args, { io: cap.io });
-  if (code !== 0) throw new LightVLMError(`section ${s.name} failed with exit code ${code}.`);
+  if (code !== 0) throw new LightVLMError(`section ${s.name} failed with exit code ${code}.`, 'E_INTERNAL');
   process.stdout.write(cap.text());
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const md = [
@@ -145,7 +145,7 @@ export async function benchSuiteCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const only = v.only?.split(',').map((x) => x.trim());
-  for (const o of only ?? []) if (!SECTIONS.some((s) => s.name === o)) throw new LightVLMError(`unknown section "${o}". Sections: ${SECTIONS.map((s) => s.name).join(', ')}.`);
+  for (const o of only ?? []) if (!SECTIONS.some((s) => s.name === o)) throw new LightVLMError(`unknown section "${o}". Sections: ${SECTIONS.map((s) => s.name).join(', ')}.`, 'E_OPTION');
   fs.mkdirSync(RESULTS, { recursive: true });
   for (const s of SECTIONS) if (!only || only.includes(s.name)) await runSection(s);
   writeBenchmarksMd();

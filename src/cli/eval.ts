@@ -108,14 +108,14 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     const maxNewTokens = positiveInt(v['max-new-tokens'], '--max-new-tokens', 16);
     const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
     const match = (v.match ?? 'exact') as MatchMode;
-    if (!MATCH_MODES.includes(match)) throw new LightVLMError(`--match ${v.match}: valid modes are ${MATCH_MODES.join(', ')}.`);
+    if (!MATCH_MODES.includes(match)) throw new LightVLMError(`--match ${v.match}: valid modes are ${MATCH_MODES.join(', ')}.`, 'E_OPTION');
     const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true);
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
 
     const ds = loadDataset(v.dataset ?? DEMO_DATASET, limit);
     for (const b of ds.bad) io.stderr.write(`${ds.file}:${b.line}: ${b.reason}; row skipped\n`);
-    if (ds.questions.length === 0) throw new LightVLMError(`${ds.file} has no usable questions${ds.bad.length ? ` (${ds.bad.length} bad rows, listed above)` : ''}.`);
+    if (ds.questions.length === 0) throw new LightVLMError(`${ds.file} has no usable questions${ds.bad.length ? ` (${ds.bad.length} bad rows, listed above)` : ''}.`, 'E_INPUT');
     if (added && (v.method ?? []).length > 0) io.stderr.write(`note: added '${comboLabel(combos[0]!)}' as the baseline: retention is accuracy / accuracy of the unreduced model\n`);
     io.stderr.write(`eval: ${ds.questions.length} questions × ${combos.length} settings (${combos.map(comboLabel).join(', ')})\n`);
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // `lightvlm` command: dispatches to the subcommands. Errors a user can fix print one clear line
 // and exit non-zero; nothing from inside ONNX Runtime reaches the terminal as a stack trace.
-import { LightVLMError } from '../errors.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ExitCode, LightVLMError } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 const HELP = `lightvlm: run Hugging Face vision-language models on ONNX Runtime, faster with LightVLM
 
@@ -14,7 +17,7 @@ Commands:
   bench-suite       the default benchmark suite behind \`npm run bench\`; rewrites BENCHMARKS.md
   make-checkpoint   write a random-weight checkpoint with the shapes of a published model
 
-Run \`lightvlm <command> --help\` for the options of each command.
+Run \`lightvlm <command> --help\` for the options of each command; \`lightvlm --version\` prints the version.
 The bundled demo model is models/synth-llava; --model defaults to it.
 `;
 
@@ -26,7 +29,12 @@ async function main(argv: string[]): Promise<number> {
     case '--help':
     case 'help':
       process.stdout.write(HELP);
-      return cmd === undefined ? 1 : 0;
+      return cmd === undefined ? ExitCode.USAGE : ExitCode.OK;
+    case '-v':
+    case '--version':
+    case 'version':
+      process.stdout.write(`lightvlm ${JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')).version}\n`);
+      return ExitCode.OK;
     case 'run':
       return (await import('./run.js')).runCommand(rest);
     case 'eval':
@@ -38,9 +46,17 @@ async function main(argv: string[]): Promise<number> {
     case 'make-checkpoint':
       return (await import('./makeCheckpoint.js')).makeCheckpointCommand(rest);
     default:
-      throw new LightVLMError(`unknown command "${cmd}". Commands: run, eval, bench, bench-suite, make-checkpoint (see lightvlm --help).`);
+      throw new LightVLMError(`unknown command "${cmd}". Commands: run, eval, bench, bench-suite, make-checkpoint (see lightvlm --help).`, 'E_INPUT');
   }
 }
+
+// A closed stdout (\`lightvlm run ... | head -1\`) is not an error: stop quietly, as Unix tools do.
+const quietOnEpipe = (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(ExitCode.OK);
+  throw e;
+};
+process.stdout.on('error', quietOnEpipe);
+process.stderr.on('error', quietOnEpipe);
 
 main(process.argv.slice(2)).then(
   (code) => {
@@ -48,15 +64,16 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     if (e instanceof LightVLMError) {
-      process.stderr.write(`lightvlm: error: ${e.message}\n`);
+      process.stderr.write(`lightvlm: error: ${e.message} (${e.code})\n`);
+      if (process.env.LIGHTVLM_DEBUG) process.stderr.write(`${e.stack}\n`);
       process.exitCode = e.exitCode;
     } else if ((e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
       process.stderr.write(`lightvlm: error: ${(e as Error).message}. See --help.\n`);
-      process.exitCode = 2;
+      process.exitCode = ExitCode.USAGE;
     } else {
       process.stderr.write(`lightvlm: internal error: ${(e as Error)?.message ?? e}\n(set LIGHTVLM_DEBUG=1 for the stack trace, and please report it)\n`);
       if (process.env.LIGHTVLM_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
-      process.exitCode = 70;
+      process.exitCode = ExitCode.INTERNAL;
     }
   },
 );

@@ -49,7 +49,7 @@ export async function makeCheckpointCommand(argv: string[], print: (text: string
       },
     }));
   } catch (e) {
-    throw new LightVLMError(`make-checkpoint: ${(e as Error).message}\nRun 'lightvlm make-checkpoint --help' for the options.`);
+    throw new LightVLMError(`make-checkpoint: ${(e as Error).message}\nRun 'lightvlm make-checkpoint --help' for the options.`, 'E_OPTION');
   }
   if (values.help) {
     print(MAKE_CHECKPOINT_HELP + '\n');
@@ -57,19 +57,19 @@ export async function makeCheckpointCommand(argv: string[], print: (text: string
   }
   const like = values.like as string | undefined;
   const out = values.out as string | undefined;
-  if (!like) throw new LightVLMError(`make-checkpoint needs --like NAME; valid names: ${LIKE_NAMES.join(', ')}.`);
-  if (!out) throw new LightVLMError('make-checkpoint needs --out DIR, the folder to write the checkpoint to.');
+  if (!like) throw new LightVLMError(`make-checkpoint needs --like NAME; valid names: ${LIKE_NAMES.join(', ')}.`, 'E_OPTION');
+  if (!out) throw new LightVLMError('make-checkpoint needs --out DIR, the folder to write the checkpoint to.', 'E_OPTION');
   const int = (flag: string, v: string | boolean | undefined): number | undefined => {
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new LightVLMError(`--${flag} must be an integer, got ${String(v)}.`);
+    if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new LightVLMError(`--${flag} must be an integer, got ${String(v)}.`, 'E_OPTION');
     return Number(v);
   };
   const dtype = (values.dtype as string | undefined) ?? 'bf16';
-  if (dtype !== 'bf16' && dtype !== 'fp32') throw new LightVLMError(`--dtype must be bf16 or fp32, got ${dtype}.`);
+  if (dtype !== 'bf16' && dtype !== 'fp32') throw new LightVLMError(`--dtype must be bf16 or fp32, got ${dtype}.`, 'E_OPTION');
   let maxShardBytes: number | undefined;
   if (values['shard-gb'] !== undefined) {
     const g = Number(values['shard-gb']);
-    if (!(g > 0)) throw new LightVLMError(`--shard-gb must be a positive number, got ${String(values['shard-gb'])}.`);
+    if (!(g > 0)) throw new LightVLMError(`--shard-gb must be a positive number, got ${String(values['shard-gb'])}.`, 'E_OPTION');
     maxShardBytes = g * 1e9;
   }
   const layers = int('layers', values.layers);

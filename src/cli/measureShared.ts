@@ -42,19 +42,19 @@ export function parseFlags<O extends Options>(argv: string[], options: O, comman
   } catch (e) {
     // Node's hint about '--flag=-XYZ' is about its own syntax; the rest of its text is kept.
     const msg = (e as Error).message.split('\n').filter((l) => !l.startsWith('To specify')).join(' ').replace(/\.?\s*$/, '');
-    throw new LightVLMError(`${msg}. Run 'lightvlm ${command} --help' for the flags.`);
+    throw new LightVLMError(`${msg}. Run 'lightvlm ${command} --help' for the flags.`, 'E_OPTION');
   }
 }
 
 export function positiveInt(raw: string | undefined, flag: string, fallback: number): number {
   if (raw === undefined) return fallback;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v <= 0) throw new LightVLMError(`${flag} must be a positive whole number; got '${raw}'.`);
+  if (!Number.isInteger(v) || v <= 0) throw new LightVLMError(`${flag} must be a positive whole number; got '${raw}'.`, 'E_OPTION');
   return v;
 }
 
 export function requireDir(dir: string, flag: string, what: string): string {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new LightVLMError(`${flag} '${dir}' is not a folder: ${what}.`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new LightVLMError(`${flag} '${dir}' is not a folder: ${what}.`, 'E_IO');
   return dir;
 }
 
@@ -62,8 +62,8 @@ export function requireDir(dir: string, flag: string, what: string): string {
 export function checkOutputPath(file: string | undefined, flag: string, ext?: string): void {
   if (file === undefined) return;
   const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir)) throw new LightVLMError(`${flag} ${file}: folder '${dir}' does not exist; create it first.`);
-  if (ext !== undefined && !file.toLowerCase().endsWith(ext)) throw new LightVLMError(`${flag} ${file}: the file name must end in ${ext}.`);
+  if (!fs.existsSync(dir)) throw new LightVLMError(`${flag} ${file}: folder '${dir}' does not exist; create it first.`, 'E_IO');
+  if (ext !== undefined && !file.toLowerCase().endsWith(ext)) throw new LightVLMError(`${flag} ${file}: the file name must end in ${ext}.`, 'E_OPTION');
 }
 
 export function writeOutput(file: string, text: string, io: Io, what: string): void {
@@ -71,7 +71,7 @@ export function writeOutput(file: string, text: string, io: Io, what: string): v
     fs.writeFileSync(file, text);
     io.stderr.write(`wrote ${what} to ${file}\n`);
   } catch (e) {
-    throw new LightVLMError(`could not write ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+    throw new LightVLMError(`could not write ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`, 'E_IO');
   }
 }
 

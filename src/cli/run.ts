@@ -75,15 +75,15 @@ export function accelerationFrom(v: { method?: string; stages?: string; merge?: 
     acc.prefill = { method: m.method, ...(m.keep !== undefined ? { keep: m.keep } : {}) };
     if (v.stages) acc.prefill.stages = parseStages(v.stages);
     if (v.merge) {
-      if (!['recycle', 'single_tail', 'drop'].includes(v.merge)) throw new LightVLMError(`--merge ${v.merge}: use recycle, single_tail or drop.`);
+      if (!['recycle', 'single_tail', 'drop'].includes(v.merge)) throw new LightVLMError(`--merge ${v.merge}: use recycle, single_tail or drop.`, 'E_OPTION');
       acc.prefill.mergeMode = v.merge as 'recycle';
     }
     if (v.score) {
-      if (!['attention', 'debiased', 'debiased-all'].includes(v.score)) throw new LightVLMError(`--score ${v.score}: use debiased, attention or debiased-all.`);
+      if (!['attention', 'debiased', 'debiased-all'].includes(v.score)) throw new LightVLMError(`--score ${v.score}: use debiased, attention or debiased-all.`, 'E_OPTION');
       acc.prefill.score = v.score as 'attention';
     }
     if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
-  } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).');
+  } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).', 'E_OPTION');
   if (v.kv) acc.decode = parseKvSpec(v.kv);
   return acc;
 }
@@ -94,9 +94,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (!v.image) throw new LightVLMError('--image is required (an image file). See lightvlm run --help.');
-  if (v.prompt === undefined || v.prompt.trim() === '') throw new LightVLMError('--prompt is required (the question about the image).');
-  if (!fs.existsSync(v.image)) throw new LightVLMError(`image file ${v.image} does not exist.`);
+  if (!v.image) throw new LightVLMError('--image is required (an image file). See lightvlm run --help.', 'E_INPUT');
+  if (v.prompt === undefined || v.prompt.trim() === '') throw new LightVLMError('--prompt is required (the question about the image).', 'E_INPUT');
+  if (!fs.existsSync(v.image)) throw new LightVLMError(`image file ${v.image} does not exist.`, 'E_IO');
   const threads = num(v.threads, '--threads', { int: true, min: 1 });
   if (threads) setDefaultThreads(threads);
   const opts: GenerateOptions = {

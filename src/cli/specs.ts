@@ -24,7 +24,7 @@ export interface Combo {
 const parseFraction = (raw: string, what: string): number => {
   const v = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(v) || v <= 0 || v > 1) {
-    throw new LightVLMError(`${what}: keep must be a fraction in (0, 1], e.g. 0.35; got '${raw}'.`);
+    throw new LightVLMError(`${what}: keep must be a fraction in (0, 1], e.g. 0.35; got '${raw}'.`, 'E_OPTION');
   }
   return v;
 };
@@ -34,13 +34,13 @@ export function parseMethodSpec(spec: string): MethodSpec {
   const [name = '', keepRaw, ...rest] = spec.trim().split(':');
   const method = name.toLowerCase();
   if (!(PREFILL_METHODS as readonly string[]).includes(method)) {
-    throw new LightVLMError(`unknown method '${name}' in --method ${spec}. Valid methods: ${PREFILL_METHODS.join(', ')} (written NAME or NAME:KEEP, e.g. lightvlm:0.35).`);
+    throw new LightVLMError(`unknown method '${name}' in --method ${spec}. Valid methods: ${PREFILL_METHODS.join(', ')} (written NAME or NAME:KEEP, e.g. lightvlm:0.35).`, 'E_OPTION');
   }
-  if (rest.length > 0) throw new LightVLMError(`--method ${spec}: expected NAME or NAME:KEEP with one colon, e.g. lightvlm:0.35.`);
+  if (rest.length > 0) throw new LightVLMError(`--method ${spec}: expected NAME or NAME:KEEP with one colon, e.g. lightvlm:0.35.`, 'E_OPTION');
   if (keepRaw === undefined) return { method };
   const keep = parseFraction(keepRaw, `--method ${spec}`);
   // `none` keeps everything by definition; a different keep means the user meant another method.
-  if (method === 'none' && keep !== 1) throw new LightVLMError(`--method ${spec}: 'none' keeps every image token and takes no keep; use e.g. lightvlm:${keepRaw} to reduce.`);
+  if (method === 'none' && keep !== 1) throw new LightVLMError(`--method ${spec}: 'none' keeps every image token and takes no keep; use e.g. lightvlm:${keepRaw} to reduce.`, 'E_OPTION');
   return { method, keep };
 }
 
@@ -49,15 +49,15 @@ export function parseKvSpec(spec: string): DecodeAcceleration {
   const [name = '', budgetRaw, ...rest] = spec.trim().split(':');
   const method = name.toLowerCase();
   if (!(KV_METHODS as readonly string[]).includes(method)) {
-    throw new LightVLMError(`unknown KV policy '${name}' in --kv ${spec}. Valid policies: ${KV_METHODS.join(', ')} (written NAME or NAME:BUDGET, e.g. h2o:512).`);
+    throw new LightVLMError(`unknown KV policy '${name}' in --kv ${spec}. Valid policies: ${KV_METHODS.join(', ')} (written NAME or NAME:BUDGET, e.g. h2o:512).`, 'E_OPTION');
   }
-  if (rest.length > 0) throw new LightVLMError(`--kv ${spec}: expected NAME or NAME:BUDGET with one colon, e.g. h2o:512.`);
+  if (rest.length > 0) throw new LightVLMError(`--kv ${spec}: expected NAME or NAME:BUDGET with one colon, e.g. h2o:512.`, 'E_OPTION');
   if (budgetRaw === undefined) return { method };
   const budget = Number(budgetRaw);
   if (!Number.isInteger(budget) || budget <= 0) {
-    throw new LightVLMError(`--kv ${spec}: the budget must be a positive whole number of cache entries per layer, e.g. h2o:512; got '${budgetRaw}'.`);
+    throw new LightVLMError(`--kv ${spec}: the budget must be a positive whole number of cache entries per layer, e.g. h2o:512; got '${budgetRaw}'.`, 'E_OPTION');
   }
-  if (method === 'none') throw new LightVLMError(`--kv ${spec}: 'none' never compresses the cache and takes no budget.`);
+  if (method === 'none') throw new LightVLMError(`--kv ${spec}: 'none' never compresses the cache and takes no budget.`, 'E_OPTION');
   return { method, budget };
 }
 
@@ -83,7 +83,7 @@ export function expandCombos(methods: string[], keeps: string[], kvs: string[], 
   const prefills: { m: MethodSpec; kv?: DecodeAcceleration }[] = [];
   for (const raw of methods.length > 0 ? methods : ['none']) {
     const [name = '', kvRaw, ...extra] = raw.split('/');
-    if (extra.length > 0) throw new LightVLMError(`--method ${raw}: expected METHOD[:KEEP] or METHOD[:KEEP]/KV[:BUDGET].`);
+    if (extra.length > 0) throw new LightVLMError(`--method ${raw}: expected METHOD[:KEEP] or METHOD[:KEEP]/KV[:BUDGET].`, 'E_OPTION');
     const m = parseMethodSpec(name);
     const kv = kvRaw === undefined ? undefined : parseKvSpec(kvRaw);
     const push = (spec: MethodSpec) => prefills.push(kv ? { m: spec, kv } : { m: spec });

@@ -51,20 +51,20 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
   const seed = p?.seed ?? 0;
   // A method named without a keep (and without stages) reduces to the spec's headline 35%.
   const keep = p?.keep ?? (method === 'none' || p?.stages ? 1 : 0.35);
-  if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`keep ${keep} must lie in (0, 1], e.g. --method lightvlm:0.35.`);
+  if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`keep ${keep} must lie in (0, 1], e.g. --method lightvlm:0.35.`, 'E_OPTION');
   const none: PrefillPlan = { method, stages: [], policy: null, seed };
   if (method === 'none') return none;
   const explicit = p?.stages;
   if (explicit) validateStages(explicit, L);
   const stagesOr = (dflt: () => MergeStage[]) => (explicit ? explicit.map((s) => ({ ...s })) : keep === 1 ? [] : dflt());
   const mode = p?.mergeMode ?? 'recycle';
-  if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`);
+  if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`, 'E_OPTION');
   switch (method) {
     case 'lightvlm': {
       // score (docs/schedule.md): 'debiased' = row-debiased at the first stage only (while every span
       // is still whole), 'debiased-all' = at every stage, 'attention' = spec §3.2.
       const score = p?.score ?? 'debiased';
-      if (!['attention', 'debiased', 'debiased-all'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention, debiased or debiased-all.`);
+      if (!['attention', 'debiased', 'debiased-all'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention, debiased or debiased-all.`, 'E_OPTION');
       const debias = (i: StageInput): 'none' | 'row' =>
         score === 'debiased-all' || (score === 'debiased' && i.spans.every((s) => s.length === s.origLength)) ? 'row' : 'none';
       return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode, debias), seed };
@@ -80,12 +80,12 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
     case 'fourier':
       return keep === 1 ? none : { ...none, preLm: preLmReducer(method, keep) };
     default:
-      throw new LightVLMError(`unknown prefill method "${method}". Use one of: ${PREFILL_METHODS.join(', ')}.`);
+      throw new LightVLMError(`unknown prefill method "${method}". Use one of: ${PREFILL_METHODS.join(', ')}.`, 'E_OPTION');
   }
 }
 
 const positive = (name: string, v: number) => {
-  if (!Number.isInteger(v) || v < 0) throw new LightVLMError(`KV ${name} must be a non-negative integer (got ${v}).`);
+  if (!Number.isInteger(v) || v < 0) throw new LightVLMError(`KV ${name} must be a non-negative integer (got ${v}).`, 'E_OPTION');
   return v;
 };
 
@@ -183,6 +183,6 @@ export function resolveKv(d: DecodeAcceleration | undefined, plan: PrefillPlan):
       };
     }
     default:
-      throw new LightVLMError(`unknown KV method "${method}". Use one of: ${KV_METHODS.join(', ')}.`);
+      throw new LightVLMError(`unknown KV method "${method}". Use one of: ${KV_METHODS.join(', ')}.`, 'E_OPTION');
   }
 }

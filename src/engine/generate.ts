@@ -54,7 +54,7 @@ export async function generate(
   const minNew = Math.min(opts.minNewTokens ?? 0, maxNew);
   const T = prompt.ids.length;
   if (T + maxNew > ctx.maxPositions) {
-    throw new LightVLMError(`the prompt (${T} tokens, image included) plus --max-new-tokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower --max-new-tokens.`);
+    throw new LightVLMError(`the prompt (${T} tokens, image included) plus --max-new-tokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower --max-new-tokens.`, 'E_PROMPT_TOO_LONG');
   }
   const plan: PrefillPlan = resolvePrefill(opts.acceleration?.prefill, L, dec.cfg);
   if (hooks.policy) plan.policy = hooks.policy;

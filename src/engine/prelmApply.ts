@@ -16,7 +16,7 @@ interface Reduced {
 type SpanReducer = (features: Float32Array, clsAttn: Float32Array | undefined, grids: { h: number; w: number }[], D: number) => Reduced;
 
 function needCls(clsAttn: Float32Array | undefined, method: string): Float32Array {
-  if (!clsAttn) throw new LightVLMError(`${method} ranks image tokens by the vision tower's [CLS] attention, which this model family does not have. Use lightvlm, fastv, pdrop, random or fourier.`);
+  if (!clsAttn) throw new LightVLMError(`${method} ranks image tokens by the vision tower's [CLS] attention, which this model family does not have. Use lightvlm, fastv, pdrop, random or fourier.`, 'E_UNSUPPORTED');
   return clsAttn;
 }
 
@@ -63,7 +63,7 @@ function reducer(method: string, keep: number): SpanReducer {
         return { features: feats, origIndex: Int32Array.from(idx) };
       };
     default:
-      throw new LightVLMError(`unknown pre-LM method ${method}`);
+      throw new LightVLMError(`unknown pre-LM method ${method}`, 'E_OPTION');
   }
 }
 
@@ -71,7 +71,7 @@ export function preLmReducer(method: string, keep: number): (prompt: LmPrompt) =
   const reduce = reducer(method, keep);
   return (prompt) => {
     const D = prompt.features.length / prompt.spans.reduce((a, s) => a + s.length, 0);
-    if (prompt.spans.length !== 1) throw new LightVLMError(`${method} supports one image per prompt.`);
+    if (prompt.spans.length !== 1) throw new LightVLMError(`${method} supports one image per prompt.`, 'E_UNSUPPORTED');
     const span = prompt.spans[0]!;
     const r = reduce(prompt.features, prompt.clsAttn, prompt.grids, D);
     const n = r.origIndex.length;

@@ -127,7 +127,7 @@ export class Engine implements VLM {
     const spans = findSpans(ids, this.family.imageTokenId);
     const n = spans.reduce((a, s) => a + s.length, 0);
     if (n !== img.imageTokens) {
-      throw new LightVLMError(`internal: the prompt holds ${n} image tokens but the image has ${img.imageTokens} features.`, 70);
+      throw new LightVLMError(`internal: the prompt holds ${n} image tokens but the image has ${img.imageTokens} features.`, 'E_INTERNAL');
     }
     return {
       ids,

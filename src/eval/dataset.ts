@@ -37,11 +37,11 @@ export function resolveDatasetFile(arg: string): { dir: string; file: string } {
   try {
     st = fs.statSync(p);
   } catch {
-    throw new LightVLMError(`dataset '${arg}' does not exist. Pass --dataset DIR, a folder holding questions.jsonl and its images (e.g. datasets/synth-vqa).`);
+    throw new LightVLMError(`dataset '${arg}' does not exist. Pass --dataset DIR, a folder holding questions.jsonl and its images (e.g. datasets/synth-vqa).`, 'E_IO');
   }
   if (st.isDirectory()) {
     const file = path.join(p, 'questions.jsonl');
-    if (!fs.existsSync(file)) throw new LightVLMError(`dataset folder '${arg}' has no questions.jsonl. Each line must be a JSON object with id, image, question, answer and optional kind.`);
+    if (!fs.existsSync(file)) throw new LightVLMError(`dataset folder '${arg}' has no questions.jsonl. Each line must be a JSON object with id, image, question, answer and optional kind.`, 'E_IO');
     return { dir: p, file };
   }
   return { dir: path.dirname(p), file: p };
@@ -126,7 +126,7 @@ export function loadDataset(arg: string, limit = Infinity): Dataset {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new LightVLMError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Check the path and its permissions.`);
+    throw new LightVLMError(`cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Check the path and its permissions.`, 'E_IO');
   }
   const { questions, bad } = parseQuestions(text, dir, limit);
   return { dir, file, questions, bad };

@@ -17,7 +17,7 @@ function allRows(length: number): Int32Array {
 }
 
 function checkCount(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0) throw new LightVLMError(`KV policy: ${name} must be a non-negative integer (got ${v})`);
+  if (!Number.isInteger(v) || v < 0) throw new LightVLMError(`KV policy: ${name} must be a non-negative integer (got ${v})`, 'E_OPTION');
 }
 
 /** Union of explicit rows and the top `k` of `candidates` by score, ascending. */
@@ -59,12 +59,12 @@ export interface BudgetEvictArgs {
 export function budgetEvict(a: BudgetEvictArgs): Int32Array {
   for (const k of ['length', 'protectedRows', 'sinks', 'window', 'budget'] as const) checkCount(k, a[k]);
   if (a.sinks + a.window > a.budget) {
-    throw new LightVLMError(`KV budget ${a.budget} is smaller than sinks (${a.sinks}) + window (${a.window}); use a budget >= ${a.sinks + a.window}`);
+    throw new LightVLMError(`KV budget ${a.budget} is smaller than sinks (${a.sinks}) + window (${a.window}); use a budget >= ${a.sinks + a.window}`, 'E_OPTION');
   }
-  if (a.protectedRows > a.length) throw new LightVLMError(`KV policy: protectedRows ${a.protectedRows} exceeds the cache length ${a.length}`);
+  if (a.protectedRows > a.length) throw new LightVLMError(`KV policy: protectedRows ${a.protectedRows} exceeds the cache length ${a.length}`, 'E_INTERNAL');
   const gen = a.length - a.protectedRows;
   if (gen <= a.budget) return allRows(a.length);
-  if (a.acc.length < a.length) throw new LightVLMError(`KV policy: acc has ${a.acc.length} entries for ${a.length} rows`);
+  if (a.acc.length < a.length) throw new LightVLMError(`KV policy: acc has ${a.acc.length} entries for ${a.length} rows`, 'E_INTERNAL');
   const sinkEnd = a.protectedRows + a.sinks;
   const winStart = a.length - a.window;
   const fixed = range(0, sinkEnd).concat(range(winStart, a.length));
@@ -89,7 +89,7 @@ export function streamingKeep(a: { length: number; sinks: number; window: number
 export function h2oKeep(a: { length: number; acc: Float32Array; heavy: number; recent: number }): Int32Array {
   checkCount('length', a.length); checkCount('heavy', a.heavy); checkCount('recent', a.recent);
   if (a.length <= a.heavy + a.recent) return allRows(a.length);
-  if (a.acc.length < a.length) throw new LightVLMError(`KV policy: acc has ${a.acc.length} entries for ${a.length} rows`);
+  if (a.acc.length < a.length) throw new LightVLMError(`KV policy: acc has ${a.acc.length} entries for ${a.length} rows`, 'E_INTERNAL');
   const start = a.length - a.recent;
   return withTop(range(start, a.length), range(0, start), a.acc, a.heavy);
 }
@@ -101,7 +101,7 @@ export function h2oKeep(a: { length: number; acc: Float32Array; heavy: number; r
  */
 export function avgPool1dSame(x: ArrayLike<number>, kernel: number): Float64Array {
   if (!Number.isInteger(kernel) || kernel < 1 || kernel % 2 === 0) {
-    throw new LightVLMError(`pooling kernel ${kernel} must be an odd positive integer`);
+    throw new LightVLMError(`pooling kernel ${kernel} must be an odd positive integer`, 'E_OPTION');
   }
   const n = x.length, h = kernel >> 1;
   const out = new Float64Array(n);
@@ -122,10 +122,10 @@ export function avgPool1dSame(x: ArrayLike<number>, kernel: number): Float64Arra
  */
 export function snapkvKeep(a: { length: number; scores: Float32Array; window: number; capacity: number; kernel?: number }): Int32Array {
   checkCount('length', a.length); checkCount('window', a.window); checkCount('capacity', a.capacity);
-  if (a.window > a.capacity) throw new LightVLMError(`SnapKV window ${a.window} exceeds capacity ${a.capacity}`);
+  if (a.window > a.capacity) throw new LightVLMError(`SnapKV window ${a.window} exceeds capacity ${a.capacity}`, 'E_OPTION');
   if (a.length < a.capacity) return allRows(a.length);
   const prefix = a.length - a.window;
-  if (a.scores.length < prefix) throw new LightVLMError(`SnapKV: scores have ${a.scores.length} entries, need at least ${prefix}`);
+  if (a.scores.length < prefix) throw new LightVLMError(`SnapKV: scores have ${a.scores.length} entries, need at least ${prefix}`, 'E_INTERNAL');
   const pooled = avgPool1dSame(a.scores.subarray(0, prefix), a.kernel ?? 5);
   const top = topKAscending(pooled, a.capacity - a.window);
   return Int32Array.from([...top, ...range(prefix, a.length)]);

@@ -43,15 +43,15 @@ export function stageTarget(origLength: number, curLength: number, keep: number)
 /** Shape checks shared by every policy; returns T_cur. Spans must be in range and non-overlapping. */
 function checkInput(input: MergeInput): number {
   const T = input.scores.length;
-  if (!(input.keep > 0 && input.keep <= 1)) throw new LightVLMError(`merge keep ${input.keep} must lie in (0, 1]`);
+  if (!(input.keep > 0 && input.keep <= 1)) throw new LightVLMError(`merge keep ${input.keep} must lie in (0, 1]`, 'E_OPTION');
   if (input.hidden.length !== T * input.dim) {
-    throw new LightVLMError(`merge input mismatch: hidden has ${input.hidden.length} values, expected scores.length (${T}) x dim (${input.dim})`);
+    throw new LightVLMError(`merge input mismatch: hidden has ${input.hidden.length} values, expected scores.length (${T}) x dim (${input.dim})`, 'E_INTERNAL');
   }
   const sorted = [...input.spans].sort((a, b) => a.start - b.start);
   let end = 0;
   for (const s of sorted) {
     if (s.start < end || s.length < 0 || s.start + s.length > T || s.length > s.origLength) {
-      throw new LightVLMError(`invalid image span {start: ${s.start}, length: ${s.length}, origLength: ${s.origLength}} for a ${T}-token sequence (spans must be disjoint, inside [0, ${T}), and not longer than origLength)`);
+      throw new LightVLMError(`invalid image span {start: ${s.start}, length: ${s.length}, origLength: ${s.origLength}} for a ${T}-token sequence (spans must be disjoint, inside [0, ${T}), and not longer than origLength)`, 'E_INTERNAL');
     }
     end = s.start + s.length;
   }
@@ -202,7 +202,7 @@ export const lightvlmPolicy: StagePolicy = (input) => {
     if (P >= s.length) continue; // nothing removed: no merge
     if (input.mode === 'single_tail') updates.push(singleTailUpdate(hidden, dim, order, P));
     else if (input.mode === 'recycle') updates.push(...recycleUpdates(hidden, dim, order, P, pcRatio, topM));
-    else if (input.mode !== 'drop') throw new LightVLMError(`unknown merge mode "${String(input.mode)}": use recycle, single_tail or drop`);
+    else if (input.mode !== 'drop') throw new LightVLMError(`unknown merge mode "${String(input.mode)}": use recycle, single_tail or drop`, 'E_OPTION');
   }
   return { keep: assembleKeep(T, input.spans, kept), updates };
 };

@@ -9,7 +9,7 @@ import { roundHalfEven, topKAscending } from '../util/topk.js';
 
 /** Image tokens kept for a fraction: max(1, roundHalfEven(N · keep)), at most N. */
 export function preLMTarget(N: number, keep: number): number {
-  if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`pre-LM keep ${keep} must lie in (0, 1]`);
+  if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`pre-LM keep ${keep} must lie in (0, 1]`, 'E_OPTION');
   return Math.min(N, Math.max(1, roundHalfEven(N * keep)));
 }
 
@@ -24,7 +24,7 @@ export function fastervlmSelect(clsAttn: Float32Array, keep: number): Int32Array
  * 64 → 54+10, 128 → 108+20, 192 → 162+30 (VisionZip's LLaVA-1.5 budgets exactly).
  */
 export function splitVisionZipBudget(total: number): { nDominant: number; nContext: number } {
-  if (!Number.isInteger(total) || total < 1) throw new LightVLMError(`VisionZip budget ${total} must be an integer >= 1`);
+  if (!Number.isInteger(total) || total < 1) throw new LightVLMError(`VisionZip budget ${total} must be an integer >= 1`, 'E_OPTION');
   const nDominant = Math.min(total, Math.max(1, roundHalfEven((total * 54) / 64)));
   return { nDominant, nContext: total - nDominant };
 }
@@ -47,9 +47,9 @@ export interface VisionZipResult {
  */
 export function visionzipSelect(clsAttn: Float32Array, features: Float32Array, D: number, nDominant: number, nContext: number): VisionZipResult {
   const N = clsAttn.length;
-  if (features.length !== N * D) throw new LightVLMError(`VisionZip: features have ${features.length} values, expected ${N} x ${D}`);
+  if (features.length !== N * D) throw new LightVLMError(`VisionZip: features have ${features.length} values, expected ${N} x ${D}`, 'E_INTERNAL');
   if (nDominant < 0 || nContext < 0 || !Number.isInteger(nDominant) || !Number.isInteger(nContext)) {
-    throw new LightVLMError(`VisionZip: token counts must be non-negative integers (got ${nDominant} dominant, ${nContext} contextual)`);
+    throw new LightVLMError(`VisionZip: token counts must be non-negative integers (got ${nDominant} dominant, ${nContext} contextual)`, 'E_INTERNAL');
   }
   const dominant = topKAscending(clsAttn, Math.min(N, nDominant));
   const isDom = new Uint8Array(N);
@@ -147,7 +147,7 @@ export function fourierGrid(gh: number, gw: number, keep: number): { gh: number;
  * row-major on the new grid, and the new grid size.
  */
 export function fourierLowPass(features: Float32Array, gh: number, gw: number, D: number, keep: number): { features: Float32Array; gh: number; gw: number } {
-  if (features.length !== gh * gw * D) throw new LightVLMError(`Fourier reduction: features have ${features.length} values, expected ${gh} x ${gw} x ${D}`);
+  if (features.length !== gh * gw * D) throw new LightVLMError(`Fourier reduction: features have ${features.length} values, expected ${gh} x ${gw} x ${D}`, 'E_INTERNAL');
   const g = fourierGrid(gh, gw, keep);
   const Mh = lowPassMatrix(g.gh, gh);
   const Mw = lowPassMatrix(g.gw, gw);

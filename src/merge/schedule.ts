@@ -16,13 +16,13 @@ export interface MergeStage {
 
 function checkLayers(L: number): void {
   if (!Number.isInteger(L) || L < 2) {
-    throw new LightVLMError(`cannot build a merge schedule for a ${L}-layer LM: merging needs at least 2 layers (a stage layer k must satisfy 1 <= k < L)`);
+    throw new LightVLMError(`cannot build a merge schedule for a ${L}-layer LM: merging needs at least 2 layers (a stage layer k must satisfy 1 <= k < L)`, 'E_OPTION');
   }
 }
 
 function checkFraction(f: number, what = 'keep fraction'): void {
   if (!(Number.isFinite(f) && f > 0 && f <= 1)) {
-    throw new LightVLMError(`${what} ${f} is invalid: it must lie in (0, 1]`);
+    throw new LightVLMError(`${what} ${f} is invalid: it must lie in (0, 1]`, 'E_OPTION');
   }
 }
 
@@ -88,7 +88,7 @@ export function pyramidDropSchedule(L: number, f: number): MergeStage[] {
 export function fastvSchedule(f: number, K = 2): MergeStage[] {
   checkFraction(f);
   if (!Number.isInteger(K) || K < 1) {
-    throw new LightVLMError(`FastV layer K=${K} is invalid: it must be an integer >= 1 (and < the LM's layer count)`);
+    throw new LightVLMError(`FastV layer K=${K} is invalid: it must be an integer >= 1 (and < the LM's layer count)`, 'E_OPTION');
   }
   return [{ layer: K, keep: f }];
 }
@@ -98,22 +98,22 @@ export function fastvSchedule(f: number, K = 2): MergeStage[] {
  * 1 >= ρ_1 > ρ_2 > ... > ρ_S > 0 (repeated 1.0 allowed). An empty schedule is valid (no merging).
  */
 export function validateStages(stages: readonly MergeStage[], L: number): void {
-  if (!Number.isInteger(L) || L < 1) throw new LightVLMError(`invalid LM layer count ${L}`);
+  if (!Number.isInteger(L) || L < 1) throw new LightVLMError(`invalid LM layer count ${L}`, 'E_OPTION');
   stages.forEach((s, j) => {
     const name = `merge stage ${j + 1} (${s.layer}:${s.keep})`;
     if (!Number.isInteger(s.layer) || s.layer < 1 || s.layer >= L) {
-      throw new LightVLMError(`${name}: layer must be an integer in [1, ${L - 1}] for this ${L}-layer LM`);
+      throw new LightVLMError(`${name}: layer must be an integer in [1, ${L - 1}] for this ${L}-layer LM`, 'E_OPTION');
     }
     if (!(Number.isFinite(s.keep) && s.keep > 0 && s.keep <= 1)) {
-      throw new LightVLMError(`${name}: keep must be a fraction in (0, 1] of the original image tokens`);
+      throw new LightVLMError(`${name}: keep must be a fraction in (0, 1] of the original image tokens`, 'E_OPTION');
     }
     if (j > 0) {
       const p = stages[j - 1];
       if (s.layer <= p.layer) {
-        throw new LightVLMError(`${name}: layers must strictly increase; the previous stage is at layer ${p.layer}, so this one must be in [${p.layer + 1}, ${L - 1}]`);
+        throw new LightVLMError(`${name}: layers must strictly increase; the previous stage is at layer ${p.layer}, so this one must be in [${p.layer + 1}, ${L - 1}]`, 'E_OPTION');
       }
       if (s.keep >= p.keep && !(s.keep === 1 && p.keep === 1)) {
-        throw new LightVLMError(`${name}: keeps are cumulative and must strictly decrease; the previous stage keeps ${p.keep}, so this one must be in (0, ${p.keep})`);
+        throw new LightVLMError(`${name}: keeps are cumulative and must strictly decrease; the previous stage keeps ${p.keep}, so this one must be in (0, ${p.keep})`, 'E_OPTION');
       }
     }
   });
@@ -125,10 +125,10 @@ export function validateStages(stages: readonly MergeStage[], L: number): void {
  */
 export function parseStages(text: string, L?: number): MergeStage[] {
   const parts = text.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
-  if (parts.length === 0) throw new LightVLMError(`empty merge schedule "${text}": expected layer:keep pairs such as "3:0.70,6:0.50,12:0.35"`);
+  if (parts.length === 0) throw new LightVLMError(`empty merge schedule "${text}": expected layer:keep pairs such as "3:0.70,6:0.50,12:0.35"`, 'E_OPTION');
   const stages = parts.map((p) => {
     const m = /^(\d+)\s*:\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)$/.exec(p);
-    if (!m) throw new LightVLMError(`bad merge stage "${p}" in "${text}": expected layer:keep, e.g. "3:0.70"`);
+    if (!m) throw new LightVLMError(`bad merge stage "${p}" in "${text}": expected layer:keep, e.g. "3:0.70"`, 'E_OPTION');
     return { layer: Number(m[1]), keep: Number(m[2]) };
   });
   if (L !== undefined) validateStages(stages, L);

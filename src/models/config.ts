@@ -22,17 +22,17 @@ export interface TextConfig {
 }
 
 export function readJsonFile(file: string, what: string): Json {
-  if (!fs.existsSync(file)) throw new LightVLMError(`missing ${file} (${what}).`);
+  if (!fs.existsSync(file)) throw new LightVLMError(`missing ${file} (${what}).`, 'E_CONFIG');
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new LightVLMError(`${file} is not valid JSON (${(e as Error).message}).`);
+    throw new LightVLMError(`${file} is not valid JSON (${(e as Error).message}).`, 'E_CONFIG');
   }
 }
 
 export function readModelConfig(dir: string): Json {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new LightVLMError(`model folder ${dir} does not exist. Pass --model with a Hugging Face model folder (config.json, model.safetensors, tokenizer.json).`);
+    throw new LightVLMError(`model folder ${dir} does not exist. Pass --model with a Hugging Face model folder (config.json, model.safetensors, tokenizer.json).`, 'E_IO');
   }
   return readJsonFile(path.join(dir, 'config.json'), 'the model configuration');
 }
@@ -41,13 +41,13 @@ export function readModelConfig(dir: string): Json {
 export function readTextConfig(tc: Json, top: Json): TextConfig {
   const need = (k: string): number => {
     const v = tc[k];
-    if (typeof v !== 'number') throw new LightVLMError(`config.json text_config.${k} is missing or not a number.`);
+    if (typeof v !== 'number') throw new LightVLMError(`config.json text_config.${k} is missing or not a number.`, 'E_CONFIG');
     return v;
   };
   const rope = (tc.rope_parameters ?? tc.rope_scaling ?? {}) as Json;
   const ropeType = rope.rope_type ?? rope.type ?? 'default';
   if (!['default', 'mrope'].includes(ropeType)) {
-    throw new LightVLMError(`rope type "${ropeType}" is not supported yet (supported: default, mrope).`);
+    throw new LightVLMError(`rope type "${ropeType}" is not supported yet (supported: default, mrope).`, 'E_UNSUPPORTED');
   }
   const heads = need('num_attention_heads');
   const hidden = need('hidden_size');

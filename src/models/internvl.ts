@@ -16,7 +16,7 @@ import { findPrefix, LanguageModelWeights } from './llm.js';
 const pair = (v: unknown, what: string): [number, number] => {
   if (typeof v === 'number') return [v, v];
   if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0], v[1]];
-  throw new LightVLMError(`config.json vision_config.${what} must be a number or [height, width], got ${JSON.stringify(v)}.`);
+  throw new LightVLMError(`config.json vision_config.${what} must be a number or [height, width], got ${JSON.stringify(v)}.`, 'E_CONFIG');
 };
 
 /** The processor's image tokens: tokenizer_config.json attributes next to the weights, else InternVL's defaults. */
@@ -42,12 +42,12 @@ function imageTokenStrings(store: SafetensorsStore, processorCfg: Json): { conte
 export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
   const vc = cfg.vision_config as Json | undefined;
   if (!vc || (vc.model_type ?? 'internvl_vision') !== 'internvl_vision') {
-    throw new LightVLMError(`internvl vision tower "${vc?.model_type}" is not supported (supported: internvl_vision).`);
+    throw new LightVLMError(`internvl vision tower "${vc?.model_type}" is not supported (supported: internvl_vision).`, 'E_UNSUPPORTED');
   }
   const tc = (cfg.text_config ?? {}) as Json;
   const textType = tc.model_type ?? 'qwen2';
   if (!['qwen2', 'llama'].includes(textType)) {
-    throw new LightVLMError(`internvl language model "${textType}" is not supported yet (supported: qwen2, llama).`);
+    throw new LightVLMError(`internvl language model "${textType}" is not supported yet (supported: qwen2, llama).`, 'E_UNSUPPORTED');
   }
   // transformers 5 ties lm_head to the embeddings from the top-level tie_word_embeddings (default true).
   const tie = Boolean(cfg.tie_word_embeddings ?? true) || Boolean(tc.tie_word_embeddings);
@@ -57,18 +57,18 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const pp = findPrefix(store, ['multi_modal_projector.', 'model.multi_modal_projector.'], 'linear_1.weight', 'projector');
 
   const featureLayer = cfg.vision_feature_layer ?? -1;
-  if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported for internvl.');
+  if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported for internvl.', 'E_UNSUPPORTED');
   const strategy = cfg.vision_feature_select_strategy ?? 'default';
   if (strategy !== 'default') {
-    throw new LightVLMError(`internvl vision_feature_select_strategy "${strategy}" is not supported (supported: default); transformers cannot pixel-shuffle a [CLS] row either.`);
+    throw new LightVLMError(`internvl vision_feature_select_strategy "${strategy}" is not supported (supported: default); transformers cannot pixel-shuffle a [CLS] row either.`, 'E_UNSUPPORTED');
   }
-  if (vc.use_mask_token) throw new LightVLMError('internvl vision use_mask_token is not supported (it only matters for masked-image pretraining).');
+  if (vc.use_mask_token) throw new LightVLMError('internvl vision use_mask_token is not supported (it only matters for masked-image pretraining).', 'E_UNSUPPORTED');
   const norm = vc.norm_type ?? 'layer_norm';
-  if (!['layer_norm', 'rms_norm'].includes(norm)) throw new LightVLMError(`internvl vision norm_type "${norm}" is not supported (supported: layer_norm, rms_norm).`);
+  if (!['layer_norm', 'rms_norm'].includes(norm)) throw new LightVLMError(`internvl vision norm_type "${norm}" is not supported (supported: layer_norm, rms_norm).`, 'E_UNSUPPORTED');
 
   const nLayers: number = vc.num_hidden_layers;
   if (featureLayer < -(nLayers + 1) || featureLayer > nLayers) {
-    throw new LightVLMError(`vision_feature_layer ${featureLayer} is out of range for a ${nLayers}-layer vision tower.`);
+    throw new LightVLMError(`vision_feature_layer ${featureLayer} is out of range for a ${nLayers}-layer vision tower.`, 'E_CONFIG');
   }
   // −1 = last_hidden_state (after vision_tower.layernorm when use_mean_pooling is false);
   // any other index = encoder hidden_states[i] (0 = embeddings, i = output of layer i), no final norm.
@@ -83,23 +83,22 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const tileW: number = size.width ?? imgW;
   if (tileH !== imgH || tileW !== imgW) {
     throw new LightVLMError(
-      `the image processor makes ${tileW}x${tileH} tiles but the vision tower was trained on ${imgW}x${imgH}; interpolated position embeddings are not supported yet.`,
-    );
+      `the image processor makes ${tileW}x${tileH} tiles but the vision tower was trained on ${imgW}x${imgH}; interpolated position embeddings are not supported yet.`, 'E_CONFIG');
   }
   if (tileH % ph || tileW % pw || tileH / ph !== tileW / pw) {
-    throw new LightVLMError(`internvl needs a square patch grid: ${tileW}x${tileH} tiles with ${pw}x${ph} patches do not give one.`);
+    throw new LightVLMError(`internvl needs a square patch grid: ${tileW}x${tileH} tiles with ${pw}x${ph} patches do not give one.`, 'E_CONFIG');
   }
   const grid = tileH / ph; // patches per side
   const ratio: number = cfg.downsample_ratio ?? 0.5;
   const k = Math.round(1 / ratio);
   if (!(ratio > 0) || Math.abs(k * ratio - 1) > 1e-9 || grid % k) {
-    throw new LightVLMError(`downsample_ratio ${ratio} is not supported: 1/ratio must be an integer dividing the ${grid}-patch grid side.`);
+    throw new LightVLMError(`downsample_ratio ${ratio} is not supported: 1/ratio must be an integer dividing the ${grid}-patch grid side.`, 'E_CONFIG');
   }
   const side = grid / k; // LM tokens per tile side
   const perTile = side * side;
   const seqLen: number = processorCfg.image_seq_length ?? cfg.image_seq_length ?? 256;
   if (seqLen !== perTile) {
-    throw new LightVLMError(`image_seq_length ${seqLen} does not match the ${perTile} tokens the vision tower makes per tile (${grid}² patches, downsample ${ratio}).`);
+    throw new LightVLMError(`image_seq_length ${seqLen} does not match the ${perTile} tokens the vision tower makes per tile (${grid}² patches, downsample ${ratio}).`, 'E_CONFIG');
   }
   const imageTokenId: number = cfg.image_token_id ?? cfg.image_token_index ?? 151667;
   const tok = imageTokenStrings(store, processorCfg);
@@ -117,7 +116,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
       return { pixelValues: out.pixelValues, dims: [...out.dims], numTiles: out.numTiles };
     },
     expandPrompt(rendered: string, inputs: ImageInputs): string {
-      if (!rendered.includes(tok.context)) throw new LightVLMError(`the chat template did not place the image token ${tok.context}.`);
+      if (!rendered.includes(tok.context)) throw new LightVLMError(`the chat template did not place the image token ${tok.context}.`, 'E_CONFIG');
       return rendered.split(tok.context).join(tok.start + tok.context.repeat(perTile * tiles(inputs)) + tok.end);
     },
     imageTokens: (inputs: ImageInputs) => perTile * tiles(inputs),

@@ -24,14 +24,14 @@ const CLIP_BLOCK: BlockNames = {
 export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
   const vc = cfg.vision_config as Json | undefined;
   if (!vc || (vc.model_type ?? 'clip_vision_model') !== 'clip_vision_model') {
-    throw new LightVLMError(`llava vision tower "${vc?.model_type}" is not supported (supported: clip_vision_model).`);
+    throw new LightVLMError(`llava vision tower "${vc?.model_type}" is not supported (supported: clip_vision_model).`, 'E_UNSUPPORTED');
   }
   const text = readTextConfig(cfg.text_config ?? {}, cfg);
   const lm = new LanguageModelWeights(store, text);
   const vp = findPrefix(store, ['vision_tower.vision_model.', 'vision_tower.', 'model.vision_tower.vision_model.', 'model.vision_tower.'], 'embeddings.class_embedding', 'vision tower');
   const pp = findPrefix(store, ['multi_modal_projector.', 'model.multi_modal_projector.'], 'linear_1.weight', 'projector');
   const featureLayer = cfg.vision_feature_layer ?? -2;
-  if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported yet.');
+  if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported yet.', 'E_UNSUPPORTED');
   const strategy = cfg.vision_feature_select_strategy ?? 'default';
   const imageSize: number = vc.image_size;
   const patch: number = vc.patch_size;
@@ -90,7 +90,7 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
     visionParams,
     preprocess: (img: RgbImage): ImageInputs => clipProcess(img, processorCfg.image_processor ?? processorCfg),
     expandPrompt(rendered: string): string {
-      if (!rendered.includes(imageToken)) throw new LightVLMError(`the chat template did not place the image token ${imageToken}.`);
+      if (!rendered.includes(imageToken)) throw new LightVLMError(`the chat template did not place the image token ${imageToken}.`, 'E_CONFIG');
       return rendered.split(imageToken).join(imageToken.repeat(nImage));
     },
     imageTokens: () => nImage,

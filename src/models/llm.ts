@@ -13,7 +13,7 @@ const HEAD_NAMES = ['language_model.lm_head.weight', 'lm_head.weight', 'model.lm
 export function findPrefix(store: SafetensorsStore, candidates: string[], probe: string, what: string): string {
   const p = candidates.find((c) => store.has(c + probe));
   if (p === undefined) {
-    throw new LightVLMError(`cannot find the ${what} weights (looked for ${candidates.map((c) => c + probe).join(', ')}). Is this a supported checkpoint layout?`);
+    throw new LightVLMError(`cannot find the ${what} weights (looked for ${candidates.map((c) => c + probe).join(', ')}). Is this a supported checkpoint layout?`, 'E_CHECKPOINT');
   }
   return p;
 }
@@ -56,7 +56,7 @@ export class LanguageModelWeights {
     const { vocab: V, hidden: D } = this.cfg;
     const name = HEAD_NAMES.find((n) => this.store.has(n));
     if (!name) {
-      if (!this.cfg.tieEmbeddings) throw new LightVLMError('the checkpoint has no lm_head.weight and does not tie word embeddings.');
+      if (!this.cfg.tieEmbeddings) throw new LightVLMError('the checkpoint has no lm_head.weight and does not tie word embeddings.', 'E_CHECKPOINT');
       return { w: this.embedding(), out: V, in: D };
     }
     return { w: this.store.float(name).data, out: V, in: D };

@@ -13,12 +13,12 @@ import { buildQwen2VLVision, visionDims, visionRopeTables } from './qwen2vlVisio
 /** The image's [t, h, w] patch grid; only single images (t = 1) are supported. */
 function gridOf(inputs: ImageInputs, m: number): [number, number, number] {
   const g = inputs.gridThw;
-  if (!g) throw new LightVLMError('internal: Qwen2-VL image inputs lack gridThw (the [t, h, w] patch grid).', 70);
+  if (!g) throw new LightVLMError('internal: Qwen2-VL image inputs lack gridThw (the [t, h, w] patch grid).', 'E_INTERNAL');
   const [t, h, w] = g;
-  if (t !== 1) throw new LightVLMError(`Qwen2-VL video / multi-frame inputs (grid t = ${t}) are not supported; pass a single image.`);
-  if (h % m !== 0 || w % m !== 0) throw new LightVLMError(`Qwen2-VL patch grid ${h}x${w} is not a multiple of spatial_merge_size ${m}.`);
+  if (t !== 1) throw new LightVLMError(`Qwen2-VL video / multi-frame inputs (grid t = ${t}) are not supported; pass a single image.`, 'E_UNSUPPORTED');
+  if (h % m !== 0 || w % m !== 0) throw new LightVLMError(`Qwen2-VL patch grid ${h}x${w} is not a multiple of spatial_merge_size ${m}.`, 'E_CONFIG');
   if (inputs.dims[0] !== t * h * w) {
-    throw new LightVLMError(`internal: Qwen2-VL pixel_values hold ${inputs.dims[0]} patches but the grid ${t}x${h}x${w} needs ${t * h * w}.`, 70);
+    throw new LightVLMError(`internal: Qwen2-VL pixel_values hold ${inputs.dims[0]} patches but the grid ${t}x${h}x${w} needs ${t * h * w}.`, 'E_INTERNAL');
   }
   return [t, h, w];
 }
@@ -44,7 +44,7 @@ export function qwen2vlPositionIds(ids: number[], imageTokenId: number, llmGrid:
     }
     let len = 0;
     while (i + len < T && ids[i + len] === imageTokenId) len++;
-    if (len !== n) throw new LightVLMError(`internal: an image-token run of ${len} tokens does not match the ${gt}x${gh}x${gw} token grid.`, 70);
+    if (len !== n) throw new LightVLMError(`internal: an image-token run of ${len} tokens does not match the ${gt}x${gh}x${gw} token grid.`, 'E_INTERNAL');
     const base = next;
     for (let k = 0; k < n; k++) {
       rows[0]![i + k] = base + Math.floor(k / (gh * gw));
@@ -59,23 +59,23 @@ export function qwen2vlPositionIds(ids: number[], imageTokenId: number, llmGrid:
 
 export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
   const vc = cfg.vision_config as Json | undefined;
-  if (!vc) throw new LightVLMError('config.json of a qwen2_vl model has no vision_config.');
+  if (!vc) throw new LightVLMError('config.json of a qwen2_vl model has no vision_config.', 'E_CONFIG');
   if (vc.model_type && vc.model_type !== 'qwen2_vl_vision' && vc.model_type !== 'qwen2_vl') {
-    throw new LightVLMError(`qwen2_vl vision tower "${vc.model_type}" is not supported (supported: qwen2_vl_vision).`);
+    throw new LightVLMError(`qwen2_vl vision tower "${vc.model_type}" is not supported (supported: qwen2_vl_vision).`, 'E_UNSUPPORTED');
   }
   // transformers 4 configs keep the text settings at the top level.
   const text = readTextConfig(cfg.text_config ?? cfg, cfg);
-  if (!text.mropeSection) throw new LightVLMError('config.json of a qwen2_vl model lacks rope mrope_section (M-RoPE); cannot place image positions.');
+  if (!text.mropeSection) throw new LightVLMError('config.json of a qwen2_vl model lacks rope mrope_section (M-RoPE); cannot place image positions.', 'E_CONFIG');
   if (text.mropeSection.reduce((a, b) => a + b, 0) !== text.headDim / 2) {
-    throw new LightVLMError(`mrope_section ${JSON.stringify(text.mropeSection)} must sum to head_dim / 2 = ${text.headDim / 2}.`);
+    throw new LightVLMError(`mrope_section ${JSON.stringify(text.mropeSection)} must sum to head_dim / 2 = ${text.headDim / 2}.`, 'E_CONFIG');
   }
   const lm = new LanguageModelWeights(store, text);
   const vp = findPrefix(store, ['visual.', 'model.visual.'], 'patch_embed.proj.weight', 'vision tower');
   const d = visionDims(vc, text.hidden);
-  if (d.out !== text.hidden) throw new LightVLMError(`vision merger width ${d.out} differs from the LM hidden size ${text.hidden}.`);
+  if (d.out !== text.hidden) throw new LightVLMError(`vision merger width ${d.out} differs from the LM hidden size ${text.hidden}.`, 'E_CONFIG');
   const ip = (processorCfg.image_processor ?? processorCfg) as Json;
   for (const [k, v] of [['patch_size', d.ps], ['temporal_patch_size', d.tp], ['merge_size', d.m]] as const) {
-    if (ip[k] !== undefined && ip[k] !== v) throw new LightVLMError(`image processor ${k} ${ip[k]} differs from the vision tower's ${v}.`);
+    if (ip[k] !== undefined && ip[k] !== v) throw new LightVLMError(`image processor ${k} ${ip[k]} differs from the vision tower's ${v}.`, 'E_CONFIG');
   }
   const imageTokenId: number = cfg.image_token_id ?? cfg.image_token_index ?? 151655;
   const imageToken: string = processorCfg.image_token ?? '<|image_pad|>';
@@ -95,7 +95,7 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
     preprocess: (img: RgbImage): ImageInputs => qwen2vlProcess(img, ip),
     expandPrompt(rendered: string, inputs: ImageInputs): string {
       const parts = rendered.split(imageToken);
-      if (parts.length !== 2) throw new LightVLMError(`the chat template must place the image token ${imageToken} exactly once (found ${parts.length - 1}).`);
+      if (parts.length !== 2) throw new LightVLMError(`the chat template must place the image token ${imageToken} exactly once (found ${parts.length - 1}).`, 'E_CONFIG');
       return parts.join(imageToken.repeat(nTokens(inputs)));
     },
     imageTokens: nTokens,

@@ -28,10 +28,10 @@ export function visionDims(vc: Json, textHidden: number): Qwen2VLVisionDims {
   const E: number = vc.embed_dim ?? 1280;
   const heads: number = vc.num_heads ?? 16;
   if (typeof E !== 'number' || typeof heads !== 'number' || E % heads !== 0) {
-    throw new LightVLMError(`config.json vision_config embed_dim ${E} must be divisible by num_heads ${heads}.`);
+    throw new LightVLMError(`config.json vision_config embed_dim ${E} must be divisible by num_heads ${heads}.`, 'E_CONFIG');
   }
   const dh = E / heads;
-  if (dh % 4 !== 0) throw new LightVLMError(`Qwen2-VL vision head size ${dh} must be a multiple of 4 (2-D rotary embedding).`);
+  if (dh % 4 !== 0) throw new LightVLMError(`Qwen2-VL vision head size ${dh} must be a multiple of 4 (2-D rotary embedding).`, 'E_CONFIG');
   const rope = (vc.rope_parameters ?? {}) as Json;
   return {
     C: vc.in_channels ?? vc.in_chans ?? 3,

@@ -30,7 +30,7 @@ export function readProcessorConfig(dir: string): Json {
   const out: Json = {};
   if (fs.existsSync(proc)) Object.assign(out, readJsonFile(proc, 'processor settings'));
   if (fs.existsSync(pre)) out.image_processor = { ...(out.image_processor ?? {}), ...readJsonFile(pre, 'image processor settings') };
-  if (!out.image_processor) throw new LightVLMError(`no image processor settings in ${dir}: expected preprocessor_config.json or processor_config.json.`);
+  if (!out.image_processor) throw new LightVLMError(`no image processor settings in ${dir}: expected preprocessor_config.json or processor_config.json.`, 'E_CONFIG');
   return out;
 }
 
@@ -39,7 +39,7 @@ export function openFamily(dir: string): Family {
   const type = cfg.model_type;
   const factory = FAMILIES[type];
   if (!factory) {
-    throw new LightVLMError(`unsupported model_type "${type}" in ${path.join(dir, 'config.json')}. Supported: ${SUPPORTED_MODEL_TYPES().join(', ')}.`);
+    throw new LightVLMError(`unsupported model_type "${type}" in ${path.join(dir, 'config.json')}. Supported: ${SUPPORTED_MODEL_TYPES().join(', ')}.`, 'E_UNSUPPORTED');
   }
   return factory(cfg, openCheckpoint(dir), readProcessorConfig(dir));
 }

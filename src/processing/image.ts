@@ -32,8 +32,7 @@ function describe(src: string | Uint8Array): string {
 function notReadable(src: string | Uint8Array, why: string): LightVLMError {
   why = why.trim().replace(/[:.]+$/, '');
   return new LightVLMError(
-    `${describe(src)} is not a readable image (JPEG, PNG, WebP): ${why}. Check that the file is a complete, uncorrupted image in a supported format.`,
-  );
+    `${describe(src)} is not a readable image (JPEG, PNG, WebP): ${why}. Check that the file is a complete, uncorrupted image in a supported format.`, 'E_IMAGE');
 }
 
 /** Loads an image file or encoded bytes into an 8-bit RGB image, the way HF's PIL processors see it. */
@@ -45,9 +44,9 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
     try {
       st = fs.statSync(src);
     } catch {
-      throw new LightVLMError(`image file ${src} does not exist. Check the path.`);
+      throw new LightVLMError(`image file ${src} does not exist. Check the path.`, 'E_IO');
     }
-    if (!st.isFile()) throw new LightVLMError(`image path ${src} is not a file. Pass the path of an image file.`);
+    if (!st.isFile()) throw new LightVLMError(`image path ${src} is not a file. Pass the path of an image file.`, 'E_IO');
     input = fs.readFileSync(src);
   } else {
     input = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
@@ -65,13 +64,12 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
   if (width <= 0 || height <= 0) {
-    throw new LightVLMError(`${describe(src)} has zero size (${width}x${height}). Pass an image with at least one pixel.`);
+    throw new LightVLMError(`${describe(src)} has zero size (${width}x${height}). Pass an image with at least one pixel.`, 'E_IMAGE');
   }
   if (width * height > maxPixels) {
     throw new LightVLMError(
       `${describe(src)} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} pixels ` +
-        `(default MAX_IMAGE_PIXELS = ${MAX_IMAGE_PIXELS}). Downscale the image first, or raise the limit with loadImage(path, { maxPixels }).`,
-    );
+        `(default MAX_IMAGE_PIXELS = ${MAX_IMAGE_PIXELS}). Downscale the image first, or raise the limit with loadImage(path, { maxPixels }).`, 'E_IMAGE');
   }
 
   try {

@@ -35,7 +35,7 @@ export function readImageProcessorConfig(modelDir: string): ImageProcessorConfig
     try {
       return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new LightVLMError(`${file} is not valid JSON (${(e as Error).message}). Re-download the model folder.`);
+      throw new LightVLMError(`${file} is not valid JSON (${(e as Error).message}). Re-download the model folder.`, 'E_CONFIG');
     }
   };
   if (fs.existsSync(flat)) {
@@ -48,11 +48,10 @@ export function readImageProcessorConfig(modelDir: string): ImageProcessorConfig
     const d = parse(nested);
     const inner = d.image_processor;
     if (inner && typeof inner === 'object') return inner as ImageProcessorConfig;
-    throw new LightVLMError(`${nested} has no "image_processor" section. The model folder lacks image-processor settings; add a preprocessor_config.json.`);
+    throw new LightVLMError(`${nested} has no "image_processor" section. The model folder lacks image-processor settings; add a preprocessor_config.json.`, 'E_CONFIG');
   }
   throw new LightVLMError(
-    `no image-processor settings in ${modelDir}: expected preprocessor_config.json or processor_config.json (with an "image_processor" section). Download the full model folder.`,
-  );
+    `no image-processor settings in ${modelDir}: expected preprocessor_config.json or processor_config.json (with an "image_processor" section). Download the full model folder.`, 'E_CONFIG');
 }
 
 // ---------- config helpers ----------
@@ -65,7 +64,7 @@ function triple(cfg: ImageProcessorConfig, key: string, dflt: number[]): number[
   if (v === undefined || v === null) return dflt;
   if (typeof v === 'number') return [v, v, v];
   if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v as number[];
-  throw new LightVLMError(`image processor "${key}" must be a number or a list of 3 numbers, got ${JSON.stringify(v)}. Fix the image processor config.`);
+  throw new LightVLMError(`image processor "${key}" must be a number or a list of 3 numbers, got ${JSON.stringify(v)}. Fix the image processor config.`, 'E_CONFIG');
 }
 
 interface SizeDict {
@@ -81,7 +80,7 @@ function sizeDict(v: unknown, defaultToSquare: boolean, dflt: SizeDict): SizeDic
   if (typeof v === 'number') return defaultToSquare ? { height: v, width: v } : { shortest_edge: v };
   if (Array.isArray(v) && v.length === 2) return { height: v[0] as number, width: v[1] as number };
   if (typeof v === 'object') return v as SizeDict;
-  throw new LightVLMError(`image processor size ${JSON.stringify(v)} is not understood. Use {"height","width"} or {"shortest_edge"}.`);
+  throw new LightVLMError(`image processor size ${JSON.stringify(v)} is not understood. Use {"height","width"} or {"shortest_edge"}.`, 'E_CONFIG');
 }
 
 function resampleOf(cfg: ImageProcessorConfig, dflt: number): number {
@@ -173,7 +172,7 @@ function resizeTarget(img: RgbImage, size: SizeDict): [number, number] {
     return W <= H ? [newLong, s] : [s, newLong];
   }
   if (size.height && size.width) return [size.height, size.width];
-  throw new LightVLMError(`image processor size ${JSON.stringify(size)} must contain "height" and "width", or "shortest_edge". Fix the image processor config.`);
+  throw new LightVLMError(`image processor size ${JSON.stringify(size)} must contain "height" and "width", or "shortest_edge". Fix the image processor config.`, 'E_CONFIG');
 }
 
 /** Python's round(): half to even. */
@@ -202,7 +201,7 @@ export function clipProcess(img: RgbImage, cfg: ImageProcessorConfig, opts: Proc
   }
   if (bool(cfg, 'do_center_crop', true)) {
     const crop = sizeDict(cfg.crop_size, true, { height: 224, width: 224 });
-    if (!crop.height || !crop.width) throw new LightVLMError(`image processor crop_size ${JSON.stringify(cfg.crop_size)} must have "height" and "width". Fix the config.`);
+    if (!crop.height || !crop.width) throw new LightVLMError(`image processor crop_size ${JSON.stringify(cfg.crop_size)} must have "height" and "width". Fix the config.`, 'E_CONFIG');
     im = centerCrop(im, crop.height, crop.width, backend);
   }
   return { pixelValues: toPlanar(im, cfg, backend), dims: [1, 3, im.height, im.width] };
@@ -257,7 +256,7 @@ export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig, opts: P
   const maxP = num(cfg, 'max_patches', 12);
   let tiles: RgbImage[];
   if (bool(cfg, 'crop_to_patches', false) && maxP > 1) {
-    if (!size.height || !size.width) throw new LightVLMError(`crop_to_patches needs size {"height","width"}, got ${JSON.stringify(cfg.size)}. Fix the image processor config.`);
+    if (!size.height || !size.width) throw new LightVLMError(`crop_to_patches needs size {"height","width"}, got ${JSON.stringify(cfg.size)}. Fix the image processor config.`, 'E_CONFIG');
     const th = size.height;
     const tw = size.width;
     const [cols, rows] = optimalTiledCanvas(img.height, img.width, th, tw, minP, maxP);
@@ -296,12 +295,11 @@ export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig, opts: P
  * images are scaled up by the min_pixels branch (1x1 → 56x56 with the defaults).
  */
 export function smartResize(height: number, width: number, factor: number, minPixels: number, maxPixels: number): [number, number] {
-  if (height < 1 || width < 1) throw new LightVLMError(`cannot process a ${width}x${height} image. Pass an image with at least one pixel.`);
+  if (height < 1 || width < 1) throw new LightVLMError(`cannot process a ${width}x${height} image. Pass an image with at least one pixel.`, 'E_IMAGE');
   const ratio = Math.max(height, width) / Math.min(height, width);
   if (ratio > 200) {
     throw new LightVLMError(
-      `image ${width}x${height} has an aspect ratio of ${ratio.toFixed(1)}, above Qwen2-VL's limit of 200. Crop or pad the image to a less extreme shape.`,
-    );
+      `image ${width}x${height} has an aspect ratio of ${ratio.toFixed(1)}, above Qwen2-VL's limit of 200. Crop or pad the image to a less extreme shape.`, 'E_IMAGE');
   }
   let h = pyRound(height / factor) * factor;
   let w = pyRound(width / factor) * factor;
@@ -343,7 +341,7 @@ export function qwen2vlProcess(img: RgbImage, cfg: ImageProcessorConfig, opts: P
     im = resizeRgb(im, w, h, resampleOf(cfg, PIL_BICUBIC), backend);
   }
   if (im.height % (ps * m) !== 0 || im.width % (ps * m) !== 0) {
-    throw new LightVLMError(`Qwen2-VL needs image sides that are multiples of ${ps * m}, got ${im.width}x${im.height} with do_resize false. Enable do_resize or resize the image first.`);
+    throw new LightVLMError(`Qwen2-VL needs image sides that are multiples of ${ps * m}, got ${im.width}x${im.height} with do_resize false. Enable do_resize or resize the image first.`, 'E_IMAGE');
   }
   const planar = toPlanar(im, cfg, backend); // [3, H, W]
   const H = im.height;

@@ -9,7 +9,7 @@ const readJson = (f: string): Record<string, unknown> => {
   try {
     return JSON.parse(fs.readFileSync(f, 'utf8'));
   } catch (e) {
-    throw new LightVLMError(`${f} is not valid JSON (${(e as Error).message}).`);
+    throw new LightVLMError(`${f} is not valid JSON (${(e as Error).message}).`, 'E_CONFIG');
   }
 };
 
@@ -22,7 +22,7 @@ export class TextProcessor {
 
   static load(dir: string): TextProcessor {
     const tj = path.join(dir, 'tokenizer.json');
-    if (!fs.existsSync(tj)) throw new LightVLMError(`missing ${tj}: lightvlm needs the fast tokenizer file (tokenizer.json) of the checkpoint.`);
+    if (!fs.existsSync(tj)) throw new LightVLMError(`missing ${tj}: lightvlm needs the fast tokenizer file (tokenizer.json) of the checkpoint.`, 'E_CONFIG');
     const tcFile = path.join(dir, 'tokenizer_config.json');
     const tc = fs.existsSync(tcFile) ? readJson(tcFile) : {};
     const tok = new Tokenizer(readJson(tj), tc);
@@ -75,5 +75,5 @@ function findChatTemplate(dir: string, tc: Record<string, unknown>): string {
     const d = t.find((x: { name?: string }) => x.name === 'default') ?? t[0];
     if (d?.template) return d.template as string;
   }
-  throw new LightVLMError(`no chat template in ${dir}: expected chat_template.jinja, chat_template.json or a chat_template in tokenizer_config.json.`);
+  throw new LightVLMError(`no chat template in ${dir}: expected chat_template.jinja, chat_template.json or a chat_template in tokenizer_config.json.`, 'E_CONFIG');
 }

@@ -139,17 +139,17 @@ function clip8(v: number, bits: number): number {
  */
 export function resizeRgb(img: RgbImage, width: number, height: number, resample: number = PIL_BICUBIC, backend: ResizeBackend = 'torchvision'): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new LightVLMError(`cannot resize an image to ${width}x${height}: both sides must be positive integers. Check the image processor's size settings.`);
+    throw new LightVLMError(`cannot resize an image to ${width}x${height}: both sides must be positive integers. Check the image processor's size settings.`, 'E_CONFIG');
   }
   if (img.width < 1 || img.height < 1) {
-    throw new LightVLMError(`cannot resize an empty ${img.width}x${img.height} image. Pass an image with at least one pixel.`);
+    throw new LightVLMError(`cannot resize an empty ${img.width}x${img.height} image. Pass an image with at least one pixel.`, 'E_IMAGE');
   }
   if (width === img.width && height === img.height) return { width, height, data: img.data.slice() };
   if (resample === PIL_NEAREST) return resizeNearest(img, width, height, backend);
   // transformers' torchvision backend has no tensor Lanczos and falls back to bicubic.
   const filter = FILTERS[backend === 'torchvision' && resample === PIL_LANCZOS ? PIL_BICUBIC : resample];
   if (!filter) {
-    throw new LightVLMError(`image resampling filter ${resample} is not supported (supported: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic). Set "resample" in the image processor config to one of these.`);
+    throw new LightVLMError(`image resampling filter ${resample} is not supported (supported: 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic). Set "resample" in the image processor config to one of these.`, 'E_CONFIG');
   }
 
   const needH = width !== img.width;

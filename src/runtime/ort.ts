@@ -41,7 +41,7 @@ export class Session {
       return new Session(s, name);
     } catch (e) {
       // A failure here is a bug in a graph we built, not user input; keep ORT's text for the report.
-      throw new LightVLMError(`internal error: could not build the ${name} graph (${(e as Error).message.split('\n')[0]}). Please report this with the model's config.json.`, 70);
+      throw new LightVLMError(`internal error: could not build the ${name} graph (${(e as Error).message.split('\n')[0]}). Please report this with the model's config.json.`, 'E_INTERNAL');
     }
   }
 
@@ -61,7 +61,7 @@ export class Session {
     try {
       res = await this.s.run(t, fetch as string[]);
     } catch (e) {
-      throw new LightVLMError(`internal error while running the ${this.name} graph (${(e as Error).message.split('\n')[0]}).`, 70);
+      throw new LightVLMError(`internal error while running the ${this.name} graph (${(e as Error).message.split('\n')[0]}).`, 'E_INTERNAL');
     }
     const out: Record<string, Output> = {};
     for (const k of fetch) {
