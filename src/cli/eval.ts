@@ -2,10 +2,12 @@
 import { setDefaultThreads } from '../runtime/ort.js';
 import { LightVLMError } from '../errors.js';
 import { loadDataset } from '../eval/dataset.js';
-import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval } from '../eval/run.js';
+import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval, settingRefs } from '../eval/run.js';
 import { MATCH_MODES, type MatchMode } from '../eval/score.js';
+import { checkCompareNames } from '../eval/compare.js';
+import { HALVES, type Half, type Interval, halfSplit } from '../eval/stats.js';
 import { renderTable } from '../report/table.js';
-import { lineChart } from '../report/svg.js';
+import { type Point, lineChart } from '../report/svg.js';
 import path from 'node:path';
 import { DEMO_MODEL, PACKAGE_ROOT } from './common.js';
 import { comboLabel, expandCombos } from './specs.js';
@@ -17,7 +19,11 @@ export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'datasets', 'synth-vqa');
 export const EVAL_HELP = `Usage: lightvlm eval [--model DIR] [--dataset DIR] [options]
 
 Scores methods on a VQA folder by exact match and reports accuracy, accuracy per kind, and
-retention = accuracy / accuracy of the unreduced model ('none') on the same questions.
+retention = accuracy / accuracy of the unreduced model ('none') on the same questions, each with
+its 95% interval (Wilson for accuracies, paired percentile bootstrap over questions for
+retention), and a paired comparison of every method against a reference method: wins (questions
+only this method gets right), losses (only the reference gets right) and the exact two-sided
+McNemar p-value, overall and per kind.
 
   --model DIR            Hugging Face model folder (config.json, *.safetensors, tokenizer files);
                          default: the bundled demo, models/synth-llava
@@ -25,7 +31,12 @@ retention = accuracy / accuracy of the unreduced model ('none') on the same ques
                          question, answer [string or list], optional kind) and the images it
                          names, relative to the folder; a .jsonl file path also works.
                          Default: the bundled datasets/synth-vqa
-  --limit N              score only the first N valid questions
+  --limit N              score only the first N valid questions (after --split)
+  --split A|B            score one half of the dataset: questions ordered by a hash of their id,
+                         the first half is A, the rest B. Decide on A, confirm on B
+  --compare-to NAME      repeatable; reference for the paired comparison (default: none). A label
+                         ("fastv:0.1") or a method name: 'lightvlm' compares every setting with the
+                         lightvlm setting of the same keep
   --method NAME[:KEEP]   repeatable; prefill method and final kept fraction of image tokens.
                          NAME: none lightvlm random fastv pdrop visionzip fastervlm fourier.
                          'none' is added first when missing (retention needs it). Default: none
@@ -57,6 +68,8 @@ const FLAGS = {
   model: { type: 'string' },
   dataset: { type: 'string' },
   limit: { type: 'string' },
+  split: { type: 'string' },
+  'compare-to': { type: 'string', multiple: true },
   method: { type: 'string', multiple: true },
   keep: { type: 'string', multiple: true },
   kv: { type: 'string', multiple: true },
@@ -71,22 +84,35 @@ const FLAGS = {
 } as const;
 
 const pct = (x: number | null): string => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+const ci = (c: Interval | null): string => (c === null ? '-' : `${(100 * c.lo).toFixed(1)}–${(100 * c.hi).toFixed(1)}`);
+/** "p" with two significant digits, or "<0.001"; a star marks p < 0.05. */
+export const fmtP = (p: number): string => (p < 0.001 ? '<0.001*' : `${Number(p.toPrecision(2))}${p < 0.05 ? '*' : ''}`);
+const versus = (c: { wins: number; losses: number; p: number } | null | undefined): string => (c ? `+${c.wins}/−${c.losses} p=${fmtP(c.p)}` : '-');
 
 export function evalTable(report: EvalReport, markdown: boolean): string {
   const kinds = [...new Set(report.methods.flatMap((m) => Object.keys(m.byKind)))].sort();
-  const headers = ['method', 'kept', 'n', 'accuracy', 'retention', ...kinds];
-  const rows = report.methods.map((m) => [m.label, m.keptFraction.toFixed(3), m.answered, pct(m.accuracy), pct(m.retention), ...kinds.map((k) => pct(m.byKind[k] ?? null))]);
+  const headers = ['method', 'kept', 'n', 'accuracy', '95% CI', 'retention', '95% CI', ...report.compareTo.map((n) => `vs ${n}`), ...kinds];
+  const rows = report.methods.map((m) => [m.label, m.keptFraction.toFixed(3), m.answered, pct(m.accuracy), ci(m.accuracyCI), pct(m.retention), ci(m.retentionCI),
+    ...m.comparisons.map(versus), ...kinds.map((k) => pct(m.byKind[k] ?? null))]);
   const align = headers.map((_, i) => (i === 0 ? 'left' : 'right') as 'left' | 'right');
+  return renderTable(headers, rows, { format: markdown ? 'markdown' : 'text', align });
+}
+
+/** Per kind: accuracy with its Wilson interval and the paired comparisons restricted to that kind. */
+export function evalKindTable(report: EvalReport, markdown: boolean): string {
+  const headers = ['method', 'kind', 'n', 'accuracy', '95% CI', ...report.compareTo.map((n) => `vs ${n}`)];
+  const rows = report.methods.flatMap((m) => Object.entries(m.kinds).map(([k, s]) => [m.label, k, s.n, pct(s.accuracy), ci(s.ci), ...m.comparisons.map((c) => versus(c?.byKind[k]))]));
+  const align = headers.map((_, i) => (i < 2 ? 'left' : 'right') as 'left' | 'right');
   return renderTable(headers, rows, { format: markdown ? 'markdown' : 'text', align });
 }
 
 /** Accuracy vs achieved kept fraction, one line per method name (and KV policy): a keep sweep reads as a curve. */
 export function evalChart(report: EvalReport, title: string): string {
-  const series = new Map<string, { x: number; y: number }[]>();
+  const series = new Map<string, Point[]>();
   for (const m of report.methods) {
     const name = m.kv === null ? m.method : `${m.method} kv=${m.kv}`;
     const pts = series.get(name) ?? [];
-    pts.push({ x: m.keptFraction, y: m.accuracy });
+    pts.push({ x: m.keptFraction, y: m.accuracy, lo: m.accuracyCI.lo, hi: m.accuracyCI.hi });
     series.set(name, pts);
   }
   return lineChart({
@@ -113,7 +139,13 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
 
-    const ds = loadDataset(v.dataset ?? DEMO_DATASET, limit);
+    const split = v.split === undefined ? undefined : (v.split.toUpperCase() as Half);
+    if (split !== undefined && !HALVES.includes(split)) throw new LightVLMError(`--split ${v.split}: use A or B (the two halves of the dataset, by a hash of the question id).`);
+    const compareTo = v['compare-to'] ?? ['none'];
+    checkCompareNames(compareTo, settingRefs(combos));
+
+    const ds = loadDataset(v.dataset ?? DEMO_DATASET, split === undefined ? limit : Infinity);
+    if (split !== undefined) ds.questions = halfSplit(ds.questions, split).slice(0, limit);
     for (const b of ds.bad) io.stderr.write(`${ds.file}:${b.line}: ${b.reason}; row skipped\n`);
     if (ds.questions.length === 0) throw new LightVLMError(`${ds.file} has no usable questions${ds.bad.length ? ` (${ds.bad.length} bad rows, listed above)` : ''}.`, 'E_INPUT');
     if (added && (v.method ?? []).length > 0) io.stderr.write(`note: added '${comboLabel(combos[0]!)}' as the baseline: retention is accuracy / accuracy of the unreduced model\n`);
@@ -147,9 +179,11 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
       await vlm.dispose();
     }
 
-    const report = buildEvalReport(model, ds.dir, combos, ds.bad, outcome);
+    const report = buildEvalReport(model, ds.dir, combos, ds.bad, outcome, compareTo, split ?? null);
     io.stdout.write(evalTable(report, v.markdown ?? false));
-    io.stdout.write(`\n${report.questions} questions scored, ${report.skipped} rows skipped; ${report.scoring}${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
+    io.stdout.write('\n' + evalKindTable(report, v.markdown ?? false));
+    io.stdout.write(`\n${report.questions} questions scored${split ? ` (half ${split})` : ''}, ${report.skipped} rows skipped; ${report.scoring}${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
+    io.stdout.write('95% CI: Wilson (accuracy), paired bootstrap over questions (retention). vs X: +wins/−losses against X on the same questions, exact two-sided McNemar p (* p < 0.05)\n');
     if (v.json !== undefined) writeOutput(v.json, JSON.stringify(report, null, 2) + '\n', io, 'per-question answers');
     if (v.chart !== undefined) writeOutput(v.chart, evalChart(report, `Accuracy vs kept image tokens (${report.questions} questions)`), io, 'the chart');
     return outcome.interrupted ? 130 : 0;

@@ -5,6 +5,7 @@ import type { VLM, PreparedImage } from '../engine/types.js';
 import { LightVLMError } from '../errors.js';
 import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../cli/specs.js';
 import type { BadRow, Question } from './dataset.js';
+import { type Comparison, type SettingRef, comparisons } from './compare.js';
 import { type AnswerRecord, type MatchMode, type MethodSummary, describeMatch, isCorrect, normalizeAnswer, summarize } from './score.js';
 
 /**
@@ -112,15 +113,20 @@ export interface EvalReport {
   interrupted: boolean;
   match: MatchMode;
   scoring: string;
-  methods: (Omit<MethodSummary, 'label'> & { label: string; method: string; kv: string | null })[];
+  split: string | null;           // 'A' / 'B' when only one half of the dataset was scored (stats.halfSplit)
+  compareTo: string[];            // the --compare-to names, in the order of each method's `comparisons`
+  methods: (Omit<MethodSummary, 'label'> & { label: string; method: string; kv: string | null; comparisons: (Comparison | null)[] })[];
   answers: AnswerRecord[];
 }
 
 /** The `eval --json` document; names are part of the public contract (see the issue). */
-export function buildEvalReport(model: string, dataset: string, combos: readonly Combo[], datasetBad: readonly BadRow[], outcome: EvalOutcome): EvalReport {
+export function buildEvalReport(model: string, dataset: string, combos: readonly Combo[], datasetBad: readonly BadRow[], outcome: EvalOutcome,
+  compareTo: readonly string[] = ['none'], split: string | null = null): EvalReport {
   const labels = combos.map((c) => ({ label: comboLabel(c), keep: c.prefill.keep ?? null }));
   const b = findBaseline(combos);
   const summaries = summarize(outcome.answers, labels, b >= 0 ? labels[b]!.label : undefined);
+  const settings = settingRefs(combos);
+  const paired = comparisons(outcome.answers, settings, compareTo);
   const skippedRows = [...datasetBad, ...outcome.failed].sort((x, y) => x.line - y.line);
   return {
     model,
@@ -131,12 +137,19 @@ export function buildEvalReport(model: string, dataset: string, combos: readonly
     interrupted: outcome.interrupted,
     match: outcome.match,
     scoring: describeMatch(outcome.match),
+    split,
+    compareTo: [...compareTo],
     methods: summaries.map((s, i) => ({
       ...s,
       label: s.label,
       method: combos[i]!.prefill.method,
       kv: combos[i]!.kv === undefined ? null : kvLabel(combos[i]!.kv),
+      comparisons: paired[i]!,
     })),
     answers: outcome.answers,
   };
 }
+
+/** The label, method, keep and KV label of each combo, as --compare-to resolves names against them. */
+export const settingRefs = (combos: readonly Combo[]): SettingRef[] =>
+  combos.map((c) => ({ label: comboLabel(c), method: c.prefill.method, keep: c.prefill.keep ?? null, kv: c.kv === undefined ? null : kvLabel(c.kv) }));

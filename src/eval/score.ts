@@ -14,6 +14,8 @@
 //   7. collapse runs of whitespace and trim.
 // Either way a prediction is correct when it equals any gold answer, and an empty answer never is.
 
+import { type Interval, bootstrapRetention, wilson } from './stats.js';
+
 export type MatchMode = 'exact' | 'normalized';
 export const MATCH_MODES: readonly MatchMode[] = ['exact', 'normalized'];
 
@@ -50,7 +52,12 @@ export interface MethodSummary {
   retention: number | null;            // accuracy / baseline accuracy on the shared questions
   keptFraction: number;                // mean keptImageTokens / imageTokens actually achieved
   byKind: Record<string, number>;      // kind → accuracy
+  accuracyCI: Interval;                // 95% Wilson interval of `accuracy`
+  retentionCI: Interval | null;        // 95% paired percentile bootstrap of `retention` (null with it)
+  kinds: Record<string, KindSummary>;  // kind → counts, accuracy and its Wilson interval
 }
+
+export interface KindSummary { n: number; correct: number; accuracy: number; ci: Interval }
 
 const NUMBERS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven',
   'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen', 'twenty'];
@@ -104,15 +111,26 @@ export function summarize(answers: readonly AnswerRecord[], methods: readonly { 
       kinds.set(r.kind, k);
     }
     const byKind: Record<string, number> = {};
-    for (const [k, v] of [...kinds].sort(([a], [b]) => a.localeCompare(b))) byKind[k] = ratio(v.ok, v.n);
+    const kindSummaries: Record<string, KindSummary> = {};
+    for (const [k, v] of [...kinds].sort(([a], [b]) => a.localeCompare(b))) {
+      byKind[k] = ratio(v.ok, v.n);
+      kindSummaries[k] = { n: v.n, correct: v.ok, accuracy: ratio(v.ok, v.n), ci: wilson(v.ok, v.n) };
+    }
 
     let retention: number | null = null;
+    let retentionCI: Interval | null = null;
     const shared = rows.filter((r) => baseById.has(r.id));
     const baseCorrect = shared.filter((r) => baseById.get(r.id)).length;
-    if (shared.length > 0 && baseCorrect > 0) retention = shared.filter((r) => r.correct).length / baseCorrect;
+    if (shared.length > 0 && baseCorrect > 0) {
+      retention = shared.filter((r) => r.correct).length / baseCorrect;
+      retentionCI = label === baseline ? { lo: 1, hi: 1 } : bootstrapRetention(shared.map((r) => r.correct), shared.map((r) => baseById.get(r.id)!));
+    }
 
     const fractions = rows.filter((r) => r.imageTokens > 0).map((r) => r.keptImageTokens / r.imageTokens);
     const keptFraction = fractions.length > 0 ? fractions.reduce((s, x) => s + x, 0) / fractions.length : keep ?? 1;
-    return { label, keep, answered: rows.length, correct, accuracy: ratio(correct, rows.length), retention, keptFraction, byKind };
+    return {
+      label, keep, answered: rows.length, correct, accuracy: ratio(correct, rows.length), retention, keptFraction, byKind,
+      accuracyCI: wilson(correct, rows.length), retentionCI, kinds: kindSummaries,
+    };
   });
 }

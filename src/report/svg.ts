@@ -1,7 +1,8 @@
 // A small hand-written SVG line chart (axes, ticks, grid, legend, one <path> per series plus point
 // markers). Charting libraries pull in a DOM or a canvas; this needs neither and is easy to diff.
 
-export interface Point { x: number; y: number }
+/** A data point; `lo`/`hi` (optional, in y units) draw a vertical error bar, e.g. a 95% interval. */
+export interface Point { x: number; y: number; lo?: number; hi?: number }
 export interface Series { name: string; points: Point[] }
 
 export interface ChartOptions {
@@ -56,7 +57,7 @@ export function lineChart(o: ChartOptions): string {
   const ph = H - m.top - m.bottom;
   const all = o.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const [x0, x1] = domain(all.map((p) => p.x), o.xDomain);
-  const [y0, y1] = domain(all.map((p) => p.y), o.yDomain);
+  const [y0, y1] = domain(all.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]), o.yDomain);
   const sx = (x: number): number => m.left + ((x - x0) / (x1 - x0)) * pw;
   const sy = (y: number): number => m.top + ph - ((y - y0) / (y1 - y0)) * ph;
 
@@ -94,6 +95,11 @@ export function lineChart(o: ChartOptions): string {
     const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${r2(sx(p.x))} ${r2(sy(p.y))}`).join(' ');
     out.push(`<g class="series" data-name="${escapeXml(s.name)}">`);
     out.push(`<path d="${d || 'M0 0'}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    for (const p of pts) {
+      if (p.lo === undefined || p.hi === undefined || !Number.isFinite(p.lo) || !Number.isFinite(p.hi)) continue;
+      const x = sx(p.x), ylo = r2(sy(p.lo)), yhi = r2(sy(p.hi));
+      out.push(`<path class="error-bar" d="M${r2(x)} ${ylo} L${r2(x)} ${yhi} M${r2(x - 4)} ${ylo} L${r2(x + 4)} ${ylo} M${r2(x - 4)} ${yhi} L${r2(x + 4)} ${yhi}" stroke="${color}" stroke-width="1.2" fill="none"/>`);
+    }
     for (const p of pts) out.push(`<circle cx="${r2(sx(p.x))}" cy="${r2(sy(p.y))}" r="3.5" fill="${color}"/>`);
     out.push('</g>');
   });

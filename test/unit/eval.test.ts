@@ -13,6 +13,7 @@ import { type AnswerRecord, isCorrect, normalizeAnswer, summarize } from '../../
 import { buildEvalReport, runEval } from '../../src/eval/run.js';
 import { expandCombos } from '../../src/cli/specs.js';
 import { evalCommand } from '../../src/cli/eval.js';
+import { wilson } from '../../src/eval/stats.js';
 
 function makeDataset(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lightvlm-eval-'));
@@ -184,7 +185,38 @@ test('eval command: table, JSON shape and chart from a fake model', async () => 
   const a = doc.answers[0];
   for (const k of ['id', 'kind', 'question', 'answer', 'method', 'keep', 'prediction', 'correct']) assert.ok(k in a, k);
   const svg = fs.readFileSync(chart, 'utf8');
-  assert.equal(svg.match(/<path /g)!.length, 2); // lines: none, lightvlm
+  assert.equal(svg.match(/<path d=/g)!.length, 2); // lines: none, lightvlm
+  assert.equal(svg.match(/class="error-bar"/g)!.length, 3); // one 95% interval per setting
+  // uncertainty: Wilson interval of 3/4, paired comparison against none (one loss, p = 1)
+  const lv = doc.methods[1];
+  assert.deepEqual(lv.accuracyCI, wilson(3, 4));
+  assert.deepEqual(doc.compareTo, ['none']);
+  assert.deepEqual({ ...lv.comparisons[0], byKind: undefined }, { to: 'none', ref: 'none', n: 4, wins: 0, losses: 1, p: 1, byKind: undefined });
+  assert.deepEqual(lv.comparisons[0].byKind.other, { n: 1, wins: 0, losses: 1, p: 1 });
+  assert.equal(doc.methods[0].comparisons[0], null);
+  assert.deepEqual(lv.kinds.other, { n: 1, correct: 0, accuracy: 0, ci: wilson(0, 1) });
+  assert.match(out, /\+0\/−1 p=1/);
+});
+
+test('eval command: --split scores one half, --compare-to a method name pairs by keep', async () => {
+  const dir = makeDataset();
+  const { vlm } = fakeVLM((m, q) => m === 'fastv' && q.startsWith('What'));
+  const halves: string[][] = [];
+  for (const half of ['A', 'B']) {
+    const cap = capture();
+    const json = path.join(dir, `split-${half}.json`);
+    const code = await evalCommand(['--model', dir, '--dataset', dir, '--split', half, '--method', 'lightvlm:0.1', '--method', 'fastv:0.1', '--compare-to', 'none', '--compare-to', 'lightvlm', '--json', json], { loadVLM: async () => vlm, io: cap.io });
+    assert.equal(code, 0, cap.text().err);
+    const doc = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.equal(doc.split, half);
+    assert.deepEqual(doc.methods[2].comparisons.map((c: { ref: string } | null) => c?.ref), ['none', 'lightvlm:0.1']);
+    halves.push([...new Set(doc.answers.map((a: { id: string }) => a.id))] as string[]);
+  }
+  assert.deepEqual([...halves[0]!, ...halves[1]!].sort(), ['1', '2', '6', '7']); // the 4 usable questions, each in one half
+  const cap = capture();
+  assert.equal(await evalCommand(['--model', dir, '--dataset', dir, '--split', 'C'], { loadVLM: async () => vlm, io: cap.io }), 2);
+  assert.equal(await evalCommand(['--model', dir, '--dataset', dir, '--compare-to', 'pdrop'], { loadVLM: async () => vlm, io: cap.io }), 2);
+  assert.match(cap.text().err, /--compare-to pdrop matches no evaluated setting/);
 });
 
 test('eval command: bad input is a message and exit code 2, not a stack trace', async () => {
