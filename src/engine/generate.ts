@@ -37,6 +37,19 @@ export interface GenerateHooks {
   onLogits?: (logits: Float32Array) => void; // every next-token distribution
   onStep?: (step: { position: number; cacheLengths: number[] }) => void; // after each decode step
   policy?: PrefillPlan['policy'];
+  /** Awaited before each prefill stage: a scheduler interleaves prefill stages with other sequences' decode steps. */
+  beforePrefillStage?: () => Promise<void>;
+  /** Replaces one decode forward (all layers + LM head): a scheduler batches it with other sequences. */
+  decodeStep?: (step: DecodeStepInput) => Promise<{ logits: Float32Array; scores: Map<number, Float32Array> }>;
+}
+
+/** What one decode step feeds: the new token's embedding at its position; its K/V rows go into `caches`. */
+export interface DecodeStepInput {
+  x: Float32Array;        // [D] embedding of the fed token
+  position: number;       // position id (every M-RoPE row has this value while decoding)
+  orig: number;           // original index of the new cache row
+  caches: LayerCache[];   // [L] this sequence's caches
+  wantScores: boolean;    // the KV policy needs this step's attention (component B, H2O)
 }
 
 const rssMb = (): number => process.resourceUsage().maxRSS / 1024;
@@ -89,6 +102,7 @@ export async function generate(
   const rng = mulberry32(plan.seed);
   let h = state.hidden;
   for (let j = 0; j + 1 < bounds.length; j++) {
+    if (hooks.beforePrefillStage) await hooks.beforePrefillStage();
     const [a, b] = [bounds[j]!, bounds[j + 1]!];
     const { cos, sin } = ropeTables(state.pos, dh, ctx.ropeTheta, ctx.mropeSection);
     const S = state.length;
@@ -138,11 +152,17 @@ export async function generate(
     const t = out.length - 1; // t-th fed token
     const x = ctx.embedding.slice(tok * D, (tok + 1) * D);
     const p = nextPos0 + t;
-    const { cos, sin } = ropeTables(prompt.pos.map(() => Int32Array.of(p)), dh, ctx.ropeTheta, ctx.mropeSection);
-    const r = await dec.run(0, L, x, cos, sin, caches, [Tp + t], { scores: kv.decodeScores, scoreFrom: 0 });
-    kv.afterStep(caches, r.scores);
+    if (hooks.decodeStep) {
+      const r = await hooks.decodeStep({ x, position: p, orig: Tp + t, caches, wantScores: kv.decodeScores });
+      kv.afterStep(caches, r.scores);
+      logits = r.logits;
+    } else {
+      const { cos, sin } = ropeTables(prompt.pos.map(() => Int32Array.of(p)), dh, ctx.ropeTheta, ctx.mropeSection);
+      const r = await dec.run(0, L, x, cos, sin, caches, [Tp + t], { scores: kv.decodeScores, scoreFrom: 0 });
+      kv.afterStep(caches, r.scores);
+      logits = (await dec.logits(r.hidden, 1)).logits;
+    }
     hooks.onStep?.({ position: p, cacheLengths: caches.map((c) => c.length) });
-    logits = (await dec.logits(r.hidden, 1)).logits;
     tDecode += performance.now() - ts;
     decodeSteps++;
   }

@@ -38,6 +38,8 @@ export interface GenerateOptions {
   seed?: number;
   stopStrings?: string[];
   acceleration?: Acceleration;
+  /** Cancels the generation: the sequence leaves the batch and its cache is freed at the next step. */
+  signal?: AbortSignal;
 }
 
 export interface GenerateStats {

@@ -7,7 +7,9 @@ import { openFamily } from '../models/registry.js';
 import { loadImage } from '../processing/image.js';
 import { TextProcessor } from '../processing/prompt.js';
 import { f32, Session } from '../runtime/ort.js';
+import { BatchDecoder } from './batchDecoder.js';
 import { Decoder } from './decoder.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { generate, type GenerateHooks, type LmContext, type LmPrompt } from './generate.js';
 import { findSpans } from './sequence.js';
 import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
@@ -40,6 +42,9 @@ function eosIds(dir: string, family: Family, text: TextProcessor, cfg: Record<st
 }
 
 export class Engine implements VLM {
+  private batch: Promise<BatchDecoder> | null = null;
+  private sched: Scheduler | null = null;
+
   private constructor(
     readonly family: Family,
     readonly text: TextProcessor,
@@ -145,7 +150,26 @@ export class Engine implements VLM {
     return (await this.prepareImage(input.image as string | Uint8Array)) as Prepared;
   }
 
+  /**
+   * The scheduler every generate/stream call runs through (created with defaults on first use).
+   * Pass options once, before the first request, to bound the batch, the queue and the KV memory.
+   */
+  scheduler(opts?: SchedulerOptions): Scheduler {
+    if (opts && this.sched) throw new LightVLMError('internal: the scheduler is configured before the first request.', 70);
+    this.sched ??= new Scheduler(
+      { ctx: this.ctx, batchDecoder: () => (this.batch ??= BatchDecoder.create(this.family.lm, this.family.text)) },
+      opts,
+    );
+    return this.sched;
+  }
+
+  /** One answer through the scheduler (concurrent calls share decode batches). */
   async generate(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+    return this.scheduler().generate(async () => this.buildPrompt(input.prompt, await this.resolve(input)), opts, hooks);
+  }
+
+  /** One answer on the calling task alone, outside the scheduler (the reference the batching tests compare to). */
+  async generateAlone(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
     const img = await this.resolve(input);
     return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks);
   }
@@ -168,7 +192,10 @@ export class Engine implements VLM {
         wake?.();
       }
     };
-    const result = this.generate(input, opts, { onToken }).finally(() => {
+    // breaking out of the loop (or the caller's signal) aborts the sequence: it leaves the batch
+    const abort = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
+    const result = this.generate(input, { ...opts, signal }, { onToken }).finally(() => {
       done = true;
       wake?.();
     });
@@ -176,18 +203,23 @@ export class Engine implements VLM {
     return {
       result,
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (queue.length) yield queue.shift()!;
-          else if (done) {
-            await result; // surfaces errors
-            return;
-          } else await new Promise<void>((r) => (wake = r));
+        try {
+          for (;;) {
+            if (queue.length) yield queue.shift()!;
+            else if (done) {
+              await result; // surfaces errors
+              return;
+            } else await new Promise<void>((r) => (wake = r));
+          }
+        } finally {
+          if (!done) abort.abort();
         }
       },
     };
   }
 
   async dispose(): Promise<void> {
+    if (this.batch) await (await this.batch).release();
     await this.decoder.release();
     await this.vision.release();
   }
