@@ -16,6 +16,7 @@ Commands:
   bench             time methods side by side on one image (interleaved, medians, ratios)
   bench-suite       the default benchmark suite behind \`npm run bench\`; rewrites BENCHMARKS.md
   make-checkpoint   write a random-weight checkpoint with the shapes of a published model
+  serve             OpenAI-compatible HTTP server (continuous batching, SSE, /metrics)
 
 Run \`lightvlm <command> --help\` for the options of each command; \`lightvlm --version\` prints the version.
 The bundled demo model is models/synth-llava; --model defaults to it.
@@ -43,10 +44,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./bench.js')).benchCommand(rest);
     case 'bench-suite':
       return (await import('./benchSuite.js')).benchSuiteCommand(rest);
+    case 'serve':
+      return (await import('./serve.js')).serveCommand(rest);
     case 'make-checkpoint':
       return (await import('./makeCheckpoint.js')).makeCheckpointCommand(rest);
     default:
-      throw new LightVLMError(`unknown command "${cmd}". Commands: run, eval, bench, bench-suite, make-checkpoint (see lightvlm --help).`, 'E_INPUT');
+      throw new LightVLMError(`unknown command "${cmd}". Commands: run, eval, bench, bench-suite, make-checkpoint, serve (see lightvlm --help).`, 'E_INPUT');
   }
 }
 

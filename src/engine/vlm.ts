@@ -119,9 +119,12 @@ export class Engine implements VLM {
     };
   }
 
+  /** Largest width × height accepted by prepareImage (the server's --max-image-pixels). */
+  maxImagePixels?: number;
+
   async prepareImage(image: string | Uint8Array): Promise<PreparedImage> {
     const t0 = performance.now();
-    const img = await loadImage(image);
+    const img = await loadImage(image, this.maxImagePixels !== undefined ? { maxPixels: this.maxImagePixels } : {});
     return this.encodeInputs(this.family.preprocess(img), t0);
   }
 
@@ -174,21 +177,35 @@ export class Engine implements VLM {
     return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks);
   }
 
+  /**
+   * Incremental detokenisation for one answer: fed the growing token list after each token, returns
+   * the new text ('' while a partial UTF-8 sequence (U+FFFD) is pending). Re-decodes from the last
+   * stable offset, so the pieces concatenate to the decoded answer.
+   */
+  textDelta(): (ids: number[]) => string {
+    let prefixOffset = 0;
+    let readOffset = 0;
+    return (ids) => {
+      const prefix = this.text.decode(ids.slice(prefixOffset, readOffset));
+      const full = this.text.decode(ids.slice(prefixOffset));
+      if (full.length > prefix.length && !full.endsWith('\ufffd')) {
+        prefixOffset = readOffset;
+        readOffset = ids.length;
+        return full.slice(prefix.length);
+      }
+      return '';
+    };
+  }
+
   stream(input: VLMInput, opts: GenerateOptions = {}): TextStream {
     const queue: string[] = [];
     let wake: (() => void) | null = null;
     let done = false;
-    // Incremental detokenisation: re-decode from the last stable offset, emit once no partial
-    // UTF-8 sequence (U+FFFD) is pending.
-    let prefixOffset = 0;
-    let readOffset = 0;
+    const delta = this.textDelta();
     const onToken = (ids: number[]) => {
-      const prefix = this.text.decode(ids.slice(prefixOffset, readOffset));
-      const full = this.text.decode(ids.slice(prefixOffset));
-      if (full.length > prefix.length && !full.endsWith('\ufffd')) {
-        queue.push(full.slice(prefix.length));
-        prefixOffset = readOffset;
-        readOffset = ids.length;
+      const piece = delta(ids);
+      if (piece) {
+        queue.push(piece);
         wake?.();
       }
     };
