@@ -8,8 +8,8 @@ import type { TextConfig } from '../models/config.js';
 import { lightvlmPolicy, randomPolicy, topScoreDropPolicy, type StagePolicy } from '../merge/policies.js';
 import { chooseDefaultSchedule, fastvSchedule, pyramidDropSchedule, validateStages, type MergeStage } from '../merge/schedule.js';
 import { preLmReducer } from './prelmApply.js';
-import type { LmPrompt } from './generate.js';
-import type { Decision, PromptState, Span } from './sequence.js';
+import type { LmPrompt, Span } from '../processing/lmPrompt.js';
+import type { Decision, PromptState } from './sequence.js';
 import type { DecodeAcceleration, PrefillAcceleration } from './types.js';
 
 export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'fastervlm', 'visionzip', 'fourier'] as const;

@@ -2,21 +2,15 @@
 // position and the last token's hidden state after the embeddings and after each layer.
 // Runs each layer as its own range, so it also exercises the stage split.
 import { LayerCache } from '../kvcache/cache.js';
-import type { LmContext, LmPrompt } from './generate.js';
+import { embedPrompt, type LmPrompt } from '../processing/lmPrompt.js';
+import type { LmContext } from './step.js';
 import { ropeTables } from './rope.js';
 
 export async function forwardAll(ctx: LmContext, prompt: LmPrompt, perLayer = true): Promise<{ logits: Float32Array; hiddenLast: Float32Array[] }> {
   const dec = ctx.decoder;
   const { layers: L, hidden: D, kvHeads: Hkv, headDim: dh } = dec.cfg;
   const T = prompt.ids.length;
-  let h: Float32Array = new Float32Array(T * D);
-  let f = 0;
-  const isImage = new Uint8Array(T);
-  for (const s of prompt.spans) for (let i = s.start; i < s.start + s.length; i++) isImage[i] = 1;
-  for (let i = 0; i < T; i++) {
-    const id = prompt.ids[i]!;
-    h.set(isImage[i] ? prompt.features.subarray(f * D, ++f * D) : ctx.embedding.subarray(id * D, (id + 1) * D), i * D);
-  }
+  let h = embedPrompt(prompt, ctx.embedding, D).hidden;
   const caches = Array.from({ length: L }, () => new LayerCache(Hkv * dh, T));
   const orig = Int32Array.from({ length: T }, (_, i) => i);
   const { cos, sin } = ropeTables(prompt.pos, dh, ctx.ropeTheta, ctx.mropeSection);

@@ -4,8 +4,7 @@
 // M-RoPE models keep the original (t, h, w) ids of the kept tokens.
 import { LightVLMError } from '../errors.js';
 import { fastervlmSelect, fourierLowPass, preLMTarget, splitVisionZipBudget, visionzipSelect } from '../merge/prelm.js';
-import type { LmPrompt } from './generate.js';
-import type { Span } from './sequence.js';
+import type { LmPrompt, Span } from '../processing/lmPrompt.js';
 
 interface Reduced {
   features: Float32Array; // [n', D]

@@ -18,8 +18,9 @@
 import { LightVLMError } from '../errors.js';
 import type { BatchDecoder } from './batchDecoder.js';
 import { resolvePrefill } from './accel.js';
-import { generate, type DecodeStepInput, type GenerateHooks, type LmContext, type LmPrompt } from './generate.js';
-import { ropeTables } from './rope.js';
+import type { LmPrompt } from '../processing/lmPrompt.js';
+import { generate } from './generate.js';
+import { forwardOne, type DecodeStepInput, type GenerateHooks, type LmContext } from './step.js';
 import type { GenerateOptions, GenerateResult } from './types.js';
 
 export interface SchedulerOptions {
@@ -280,15 +281,9 @@ export class Scheduler {
   private async step(batch: Step[]): Promise<void> {
     const { ctx } = this.host;
     const dec = ctx.decoder;
-    const L = dec.cfg.layers;
     const wantScores = batch.some((p) => p.s.wantScores);
     if (batch.length === 1) {
-      const { s } = batch[0]!;
-      const rows = ctx.mropeSection ? 3 : 1;
-      const { cos, sin } = ropeTables(Array.from({ length: rows }, () => Int32Array.of(s.position)), dec.cfg.headDim, ctx.ropeTheta, ctx.mropeSection);
-      const r = await dec.run(0, L, s.x, cos, sin, s.caches, [s.orig], { scores: s.wantScores, scoreFrom: 0 });
-      const { logits } = await dec.logits(r.hidden, 1);
-      batch[0]!.resolve({ logits, scores: r.scores });
+      batch[0]!.resolve(await forwardOne(ctx, batch[0]!.s));
       return;
     }
     const bd = await this.host.batchDecoder();

@@ -1,12 +1,6 @@
 // The one place that mutates the prompt sequence during prefill and the KV caches afterwards.
 // Everything else (policies) only returns indices; here they are applied.
-import type { LayerCache } from '../kvcache/cache.js';
-
-export interface Span {
-  start: number;      // first row of the span in the current sequence
-  length: number;     // rows of the span now
-  origLength: number; // rows of the span before any reduction
-}
+import type { Span } from '../processing/lmPrompt.js';
 
 export interface Decision {
   keep: Int32Array;                                // ascending rows of the current sequence to keep
@@ -64,25 +58,4 @@ export class PromptState {
     this.pos = pos;
     this.spans = spans;
   }
-}
-
-/** Finds the contiguous runs of `imageTokenId` in the prompt. */
-export function findSpans(ids: ArrayLike<number>, imageTokenId: number): Span[] {
-  const spans: Span[] = [];
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] !== imageTokenId) continue;
-    let j = i;
-    while (j < ids.length && ids[j] === imageTokenId) j++;
-    spans.push({ start: i, length: j - i, origLength: j - i });
-    i = j - 1;
-  }
-  return spans;
-}
-
-/** Keeps `rows` of every layer's cache (per-layer row lists, ascending). */
-export function gatherCaches(caches: LayerCache[], rowsPerLayer: (c: LayerCache, layer: number) => ArrayLike<number> | null): void {
-  caches.forEach((c, l) => {
-    const rows = rowsPerLayer(c, l);
-    if (rows && rows.length !== c.length) c.gather(rows);
-  });
 }

@@ -10,8 +10,9 @@ import { f32, Session } from '../runtime/ort.js';
 import { BatchDecoder } from './batchDecoder.js';
 import { Decoder } from './decoder.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { generate, type GenerateHooks, type LmContext, type LmPrompt } from './generate.js';
-import { findSpans } from './sequence.js';
+import { findSpans, type LmPrompt } from '../processing/lmPrompt.js';
+import { generate } from './generate.js';
+import type { GenerateHooks, LmContext } from './step.js';
 import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
 
 /** PreparedImage with what the engine needs; users treat it as opaque. */

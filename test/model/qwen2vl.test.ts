@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../../src/engine/vlm.js';
 import { forwardAll } from '../../src/engine/inspect.js';
-import type { LmPrompt } from '../../src/engine/generate.js';
+import type { LmPrompt } from '../../src/processing/lmPrompt.js';
 import type { ImageInputs } from '../../src/models/family.js';
 import { LightVLMError } from '../../src/errors.js';
 import { qwen2vlPositionIds } from '../../src/models/qwen2vl.js';
