@@ -129,7 +129,7 @@ function mergeAfterStage(seq: Sequence, j: number, lastScore: Float32Array, imag
 
 /** Runs the prompt through the LM stage by stage, then the LM head on its last row: seq.logits. */
 export async function prefill(seq: Sequence): Promise<void> {
-  if (seq.phase !== 'new') throw new Error('internal: prefill on a sequence that already ran it');
+  if (seq.phase !== 'new') throw new LightVLMError('internal: prefill on a sequence that already ran it', 'E_INTERNAL');
   const { ctx, plan } = seq;
   const dec = ctx.decoder;
   const { layers: L, hidden: D, kvHeads: Hkv, headDim: dh } = dec.cfg;
@@ -242,7 +242,7 @@ const rssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 /** The answer (stop strings cut off) and the statistics of a finished sequence. */
 export function finish(seq: Sequence): GenerateResult {
-  if (seq.phase !== 'done') throw new Error(`internal: finish on a sequence in phase ${seq.phase}`);
+  if (seq.phase !== 'done') throw new LightVLMError(`internal: finish on a sequence in phase ${seq.phase}`, 'E_INTERNAL');
   const { prompt, opts, clocks: c, tokens } = seq;
   let text = seq.ctx.decode(tokens);
   if (opts.stopStrings?.length) {
