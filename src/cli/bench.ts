@@ -27,6 +27,8 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --kv NAME[:BUDGET]     repeatable; none lightvlm streamingllm h2o snapkv. Every --method is paired
                          with every --kv (the baseline is none with kv none); without --kv the
                          engine's default decode policy is used
+  --vit-merge SPEC       repeatable; token merging inside the vision tower: MODE[:LAYER[:KEEP[:LAYERS]]]
+                         (unmerge | reduce) or off, paired with every setting (docs/vit-merge.md)
   --new-tokens N         repeatable; generate exactly N tokens (EOS suppressed). Default 32
   --repeat R             timed rounds (default 5)
   --warmup W             untimed rounds first (default 1)
@@ -56,6 +58,7 @@ const FLAGS = {
   method: { type: 'string', multiple: true },
   keep: { type: 'string', multiple: true },
   kv: { type: 'string', multiple: true },
+  'vit-merge': { type: 'string', multiple: true },
   'new-tokens': { type: 'string', multiple: true },
   repeat: { type: 'string' },
   warmup: { type: 'string' },
@@ -117,7 +120,7 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
     const warmup = v.warmup === '0' ? 0 : positiveInt(v.warmup, '--warmup', 1);
     const newTokens = [...new Set((v['new-tokens'] ?? ['32']).map((n) => positiveInt(n, '--new-tokens', 32)))];
     const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
-    const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true);
+    const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true, v['vit-merge'] ?? []);
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
     let image: string | Uint8Array;

@@ -44,6 +44,9 @@ McNemar p-value, overall and per kind.
                          --method lightvlm --method fastv --keep 0.1 --keep 0.35 runs 4 settings
   --kv NAME[:BUDGET]     repeatable; decode KV-cache policy: none lightvlm streamingllm h2o snapkv.
                          Every --method is paired with every --kv; without --kv the engine default
+  --vit-merge SPEC       repeatable; token merging inside the vision tower (docs/vit-merge.md):
+                         MODE[:LAYER[:KEEP[:LAYERS]]], MODE = unmerge | reduce, or off. Every
+                         setting is paired with every --vit-merge; the vision pass is shared per value
   --max-new-tokens N     answer length limit (default 16)
   --match MODE           exact (default): the answer with surrounding white space stripped must
                          equal a gold answer. normalized: first line only, NFKC, lower case,
@@ -73,6 +76,7 @@ const FLAGS = {
   method: { type: 'string', multiple: true },
   keep: { type: 'string', multiple: true },
   kv: { type: 'string', multiple: true },
+  'vit-merge': { type: 'string', multiple: true },
   'max-new-tokens': { type: 'string' },
   'prompt-suffix': { type: 'string' },
   match: { type: 'string' },
@@ -135,7 +139,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     const threads = v.threads === undefined ? undefined : positiveInt(v.threads, '--threads', 1);
     const match = (v.match ?? 'exact') as MatchMode;
     if (!MATCH_MODES.includes(match)) throw new LightVLMError(`--match ${v.match}: valid modes are ${MATCH_MODES.join(', ')}.`, 'E_OPTION');
-    const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true);
+    const { combos, added } = expandCombos(v.method ?? [], v.keep ?? [], v.kv ?? [], true, v['vit-merge'] ?? []);
     checkOutputPath(v.json, '--json');
     checkOutputPath(v.chart, '--chart', '.svg');
 

@@ -7,6 +7,7 @@ import { parseStages } from '../merge/schedule.js';
 import { DEMO_MODEL, num } from './common.js';
 import { parseFlags } from './measureShared.js';
 import { parseKvSpec, parseMethodSpec } from './specs.js';
+import { parseVitMergeSpec } from '../vitmerge/options.js';
 
 const HELP = `Usage: lightvlm run --image FILE --prompt TEXT [options]
 
@@ -37,6 +38,9 @@ Acceleration (LightVLM):
   --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
                            lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
                            BUDGET = cache entries per layer
+  --vit-merge SPEC         token merging inside the vision tower (docs/vit-merge.md):
+                           MODE[:LAYER[:KEEP[:LAYERS]]], MODE = unmerge (merged tokens copied
+                           back before the projector) or reduce (fewer tokens reach the LM)
   --explain FILE.png       draw the image with the tokens kept at each merge stage
 
 Output:
@@ -61,6 +65,7 @@ const OPTIONS = {
   merge: { type: 'string' },
   score: { type: 'string' },
   kv: { type: 'string' },
+  'vit-merge': { type: 'string' },
   explain: { type: 'string' },
   json: { type: 'boolean' },
   threads: { type: 'string' },
@@ -68,7 +73,7 @@ const OPTIONS = {
 } as const;
 
 /** Options shared by run/eval/bench: --method/--stages/--merge/--kv into `acceleration`. */
-export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; score?: string; kv?: string; seed?: string }): Acceleration {
+export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; score?: string; kv?: string; seed?: string; 'vit-merge'?: string }): Acceleration {
   const acc: Acceleration = {};
   if (v.method || v.stages) {
     const m = parseMethodSpec(v.method ?? 'lightvlm');
@@ -85,6 +90,8 @@ export function accelerationFrom(v: { method?: string; stages?: string; merge?: 
     if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
   } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).', 'E_OPTION');
   if (v.kv) acc.decode = parseKvSpec(v.kv);
+  const vit = v['vit-merge'] === undefined ? undefined : parseVitMergeSpec(v['vit-merge']);
+  if (vit) acc.vitMerge = vit;
   return acc;
 }
 
@@ -118,7 +125,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       result = await engine.generate(input, opts);
       const s = result.stats;
       process.stdout.write(
-        JSON.stringify({ text: result.text, tokenIds: result.tokenIds, stats: { ...s, keptImageTokens: s.keptImageTokens }, kept: result.kept.map((k) => ({ layer: k.layer, count: k.imageIndices.length })) }) + '\n',
+        JSON.stringify({ text: result.text, tokenIds: result.tokenIds, stats: { ...s, keptImageTokens: s.keptImageTokens }, kept: result.kept.map((k) => ({ layer: k.layer, count: k.imageIndices.length })), ...(result.vision ? { vision: { mode: result.vision.mode, layers: result.vision.layers, tokensPerLayer: result.vision.tokensPerLayer } } : {}) }) + '\n',
       );
     } else {
       const stream = engine.stream(input, opts);

@@ -3,9 +3,12 @@
 //   --kv NAME[:BUDGET]     decode-time KV-cache compression, BUDGET = entries per layer (positive integer)
 //   --keep F               (repeatable) crossed with every --method that has no explicit KEEP, so
 //                          `--method lightvlm --method fastv --keep 0.1 --keep 0.35` is a 2×2 sweep.
-// Combinations are methods × kv values; without --kv the engine's default decode policy applies.
+//   --vit-merge SPEC       (repeatable) token merging in the vision tower, MODE[:LAYER[:KEEP[:LAYERS]]] or off
+// Combinations are methods × kv values × vit-merge values; without --kv the engine's default decode policy applies.
 import type { Acceleration, DecodeAcceleration } from '../engine/types.js';
 import { LightVLMError } from '../errors.js';
+import { parseVitMergeSpec, vitMergeLabel } from '../vitmerge/options.js';
+import type { VitMergeOptions } from '../vitmerge/policy.js';
 
 import { KV_METHODS, PREFILL_METHODS } from '../engine/accel.js';
 export { KV_METHODS, PREFILL_METHODS };
@@ -19,6 +22,7 @@ export interface MethodSpec {
 export interface Combo {
   prefill: MethodSpec;
   kv?: DecodeAcceleration; // undefined: engine default
+  vit?: VitMergeOptions;   // undefined: no merging in the vision tower
 }
 
 const parseFraction = (raw: string, what: string): number => {
@@ -64,12 +68,13 @@ export function parseKvSpec(spec: string): DecodeAcceleration {
 export const methodLabel = (m: MethodSpec): string => (m.keep === undefined || m.method === 'none' ? m.method : `${m.method}:${m.keep}`);
 export const kvLabel = (kv: DecodeAcceleration | undefined): string =>
   kv === undefined ? 'default' : kv.budget === undefined ? kv.method : `${kv.method}:${kv.budget}`;
-export const comboLabel = (c: Combo): string => (c.kv === undefined ? methodLabel(c.prefill) : `${methodLabel(c.prefill)} kv=${kvLabel(c.kv)}`);
+export const comboLabel = (c: Combo): string =>
+  (c.kv === undefined ? methodLabel(c.prefill) : `${methodLabel(c.prefill)} kv=${kvLabel(c.kv)}`) + (c.vit ? ` vit=${vitMergeLabel(c.vit)}` : '');
 
 /** The `acceleration` option handed to VLM.generate for one combination. */
 export function toAcceleration(c: Combo): Acceleration {
   const prefill = c.prefill.keep === undefined ? { method: c.prefill.method } : { method: c.prefill.method, keep: c.prefill.keep };
-  return c.kv === undefined ? { prefill } : { prefill, decode: { ...c.kv } };
+  return { prefill, ...(c.kv ? { decode: { ...c.kv } } : {}), ...(c.vit ? { vitMerge: { ...c.vit } } : {}) };
 }
 
 /**
@@ -77,7 +82,7 @@ export function toAcceleration(c: Combo): Acceleration {
  * With `requireBaseline`, a plain `none` (kv default, or kv none) is added at the front when missing,
  * because retention and speedups are measured against it; `added` says so the caller can tell the user.
  */
-export function expandCombos(methods: string[], keeps: string[], kvs: string[], requireBaseline: boolean): { combos: Combo[]; added: boolean } {
+export function expandCombos(methods: string[], keeps: string[], kvs: string[], requireBaseline: boolean, vits: string[] = []): { combos: Combo[]; added: boolean } {
   const keepValues = keeps.map((k) => parseFraction(k, `--keep ${k}`));
   // `METHOD[:KEEP]/KV[:BUDGET]` pairs a method with one KV policy instead of crossing it with every --kv.
   const prefills: { m: MethodSpec; kv?: DecodeAcceleration }[] = [];
@@ -93,11 +98,14 @@ export function expandCombos(methods: string[], keeps: string[], kvs: string[], 
   const kvList: (DecodeAcceleration | undefined)[] = kvs.length > 0 ? kvs.map(parseKvSpec) : [undefined];
   const combos: Combo[] = [];
   const seen = new Set<string>();
+  const vitList = vits.length > 0 ? vits.map(parseVitMergeSpec) : [undefined];
   for (const { m: prefill, kv: fixed } of prefills) {
     for (const kv of fixed ? [fixed] : kvList) {
-      const c: Combo = kv === undefined ? { prefill } : { prefill, kv };
-      const key = comboLabel(c);
-      if (!seen.has(key)) { seen.add(key); combos.push(c); }
+      for (const vit of vitList) {
+        const c: Combo = { prefill, ...(kv ? { kv } : {}), ...(vit ? { vit } : {}) };
+        const key = comboLabel(c);
+        if (!seen.has(key)) { seen.add(key); combos.push(c); }
+      }
     }
   }
   let added = false;
@@ -108,7 +116,7 @@ export function expandCombos(methods: string[], keeps: string[], kvs: string[], 
   return { combos, added };
 }
 
-/** Index of the unreduced reference: prefill none with no KV compression (kv default or none). */
+/** Index of the unreduced reference: prefill none with no KV compression (kv default or none) and no vitMerge. */
 export function findBaseline(combos: readonly Combo[]): number {
-  return combos.findIndex((c) => c.prefill.method === 'none' && (c.kv === undefined || c.kv.method === 'none'));
+  return combos.findIndex((c) => c.prefill.method === 'none' && (c.kv === undefined || c.kv.method === 'none') && c.vit === undefined);
 }

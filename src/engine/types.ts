@@ -1,4 +1,6 @@
 // Public option and result types of the engine. Everything the CLI, eval and bench pass in or read out.
+import type { VitMergeOptions } from '../vitmerge/policy.js';
+import type { VitTrace } from '../vitmerge/tower.js';
 
 /** Prefill token reduction (lightvlm-spec.md §3, §6). `keep` is the FINAL fraction of image tokens kept. */
 export interface PrefillAcceleration {
@@ -27,6 +29,8 @@ export interface DecodeAcceleration {
 export interface Acceleration {
   prefill?: PrefillAcceleration;
   decode?: DecodeAcceleration;
+  /** Token merging inside the vision tower (spec §3.9); missing fields take DEFAULT_VIT_MERGE's. */
+  vitMerge?: Partial<VitMergeOptions>;
 }
 
 export interface GenerateOptions {
@@ -57,6 +61,7 @@ export interface GenerateStats {
   peakRssMb: number;
   cacheEntriesPerLayer: number[];     // KV entries per layer at the end
   cacheBytes: number;                 // bytes held by the KV cache at the end
+  visionTokensPerLayer?: number[];    // tokens each vision block processed (all tiles), vitMerge or not
 }
 
 export interface GenerateResult {
@@ -67,6 +72,8 @@ export interface GenerateResult {
   kept: { layer: number; imageIndices: number[] }[];
   /** LM-token grid of each image part (one for LLaVA/Qwen2-VL; one per tile for InternVL), in token order. */
   grids: { h: number; w: number }[];
+  /** What vitMerge did in the vision tower (absent without vitMerge). */
+  vision?: VitTrace;
 }
 
 /** An image after preprocessing and the vision tower: reusable across questions and methods. */
@@ -102,7 +109,8 @@ export interface ModelInfo {
 
 export interface VLM {
   readonly info: ModelInfo;
-  prepareImage(image: string | Uint8Array): Promise<PreparedImage>;
+  /** Decodes, preprocesses and encodes an image once; `vitMerge` as in Acceleration. */
+  prepareImage(image: string | Uint8Array, opts?: { vitMerge?: Partial<VitMergeOptions> }): Promise<PreparedImage>;
   generate(input: VLMInput, opts?: GenerateOptions): Promise<GenerateResult>;
   stream(input: VLMInput, opts?: GenerateOptions): TextStream;
   dispose(): Promise<void>;

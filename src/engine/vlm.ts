@@ -10,9 +10,12 @@ import { f32, Session } from '../runtime/ort.js';
 import { BatchDecoder } from './batchDecoder.js';
 import { Decoder } from './decoder.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-import { findSpans, type LmPrompt } from '../processing/lmPrompt.js';
+import { findSpans, type LmPrompt, type Span } from '../processing/lmPrompt.js';
 import { generate } from './generate.js';
 import type { GenerateHooks, LmContext } from './step.js';
+import { MergedTower, type VitTrace } from '../vitmerge/tower.js';
+import { resolveVitMerge, vitMergeLabel } from '../vitmerge/options.js';
+import type { VitMergeOptions } from '../vitmerge/policy.js';
 import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
 
 /** PreparedImage with what the engine needs; users treat it as opaque. */
@@ -20,6 +23,10 @@ interface Prepared extends PreparedImage {
   inputs: ImageInputs;
   features: Float32Array;
   clsAttn?: Float32Array;
+  vision?: VitTrace;                  // vitMerge's trace; absent without vitMerge
+  vitKey: string;                     // vitMergeLabel of the setting these features were made with
+  preprocessMs: number;               // decoding + preprocessing, part of every variant's visionMs
+  variants: Map<string, Prepared>;    // the same pixels under other vitMerge settings, encoded on demand
 }
 
 export interface LoadOptions {
@@ -53,6 +60,7 @@ export class Engine implements VLM {
     private readonly vision: Session,
     readonly ctx: LmContext,
     readonly info: ModelInfo,
+    private readonly merged = family.vit ? new MergedTower(family.vit.tower) : undefined,
   ) {}
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<Engine> {
@@ -90,8 +98,27 @@ export class Engine implements VLM {
     return new Engine(family, text, decoder, vision, ctx, info);
   }
 
-  /** Runs the vision tower on preprocessed pixels (tests feed golden pixel values here). */
-  async encodeInputs(inputs: ImageInputs, t0 = performance.now()): Promise<Prepared> {
+  /**
+   * Runs the vision tower on preprocessed pixels (tests feed golden pixel values here); with
+   * `vitMerge`, as segments with token merging between them (vitmerge/tower.ts).
+   */
+  async encodeInputs(inputs: ImageInputs, t0 = performance.now(), vitMerge?: Partial<VitMergeOptions>): Promise<Prepared> {
+    const preprocessMs = performance.now() - t0;
+    const base = { kind: 'prepared-image' as const, inputs, preprocessMs, variants: new Map<string, Prepared>() };
+    if (vitMerge) {
+      const vm = resolveVitMerge(vitMerge);
+      if (!this.family.vit || !this.merged) throw new LightVLMError(`vitMerge is not supported for ${this.family.modelType} models.`, 'E_UNSUPPORTED');
+      const r = await this.merged.run(this.family.vit.parts(inputs), vm, this.family.vit.depth);
+      return {
+        ...base,
+        features: r.features,
+        ...(r.clsAttn ? { clsAttn: r.clsAttn } : {}),
+        vision: r.trace,
+        vitKey: vitMergeLabel(vm),
+        imageTokens: r.trace.lmKeep?.length ?? this.family.imageTokens(inputs),
+        visionMs: performance.now() - t0,
+      };
+    }
     const want = this.vision.outputNames.includes('cls_attn') ? ['features', 'cls_attn'] : ['features'];
     // Tiles [n, 3, H, W] go through the tower one at a time: the same features as one batch, but
     // the attention intermediates ([heads, tokens, tokens] per tile) are never held for all tiles.
@@ -111,10 +138,10 @@ export class Engine implements VLM {
       return all;
     };
     return {
-      kind: 'prepared-image',
-      inputs,
+      ...base,
       features: cat('features'),
       ...(want.includes('cls_attn') ? { clsAttn: cat('cls_attn') } : {}),
+      vitKey: vitMergeLabel(undefined),
       imageTokens: this.family.imageTokens(inputs),
       visionMs: performance.now() - t0,
     };
@@ -123,10 +150,22 @@ export class Engine implements VLM {
   /** Largest width × height accepted by prepareImage (the server's --max-image-pixels). */
   maxImagePixels?: number;
 
-  async prepareImage(image: string | Uint8Array): Promise<PreparedImage> {
+  async prepareImage(image: string | Uint8Array, opts: { vitMerge?: Partial<VitMergeOptions> } = {}): Promise<PreparedImage> {
     const t0 = performance.now();
     const img = await loadImage(image, this.maxImagePixels !== undefined ? { maxPixels: this.maxImagePixels } : {});
-    return this.encodeInputs(this.family.preprocess(img), t0);
+    return this.encodeInputs(this.family.preprocess(img), t0, opts.vitMerge);
+  }
+
+  /** The prepared image's features under `vitMerge`: itself, a cached variant, or a new encoding of its pixels. */
+  private async variant(img: Prepared, vitMerge: Partial<VitMergeOptions> | undefined): Promise<Prepared> {
+    const key = vitMergeLabel(vitMerge && resolveVitMerge(vitMerge));
+    if (key === img.vitKey) return img;
+    let v = img.variants.get(key);
+    if (!v) {
+      v = await this.encodeInputs(img.inputs, performance.now() - img.preprocessMs, vitMerge);
+      img.variants.set(key, v);
+    }
+    return v;
   }
 
   /** Token ids, spans and positions of one user turn about this image. */
@@ -135,23 +174,26 @@ export class Engine implements VLM {
     const ids = this.text.encode(this.family.expandPrompt(rendered, img.inputs));
     const spans = findSpans(ids, this.family.imageTokenId);
     const n = spans.reduce((a, s) => a + s.length, 0);
-    if (n !== img.imageTokens) {
-      throw new LightVLMError(`internal: the prompt holds ${n} image tokens but the image has ${img.imageTokens} features.`, 'E_INTERNAL');
+    const full = this.family.imageTokens(img.inputs);
+    if (n !== full) throw new LightVLMError(`internal: the prompt holds ${n} image tokens but the image makes ${full}.`, 'E_INTERNAL');
+    const prompt = { ids, pos: this.family.positionIds(ids, img.inputs), spans };
+    const kept = img.vision?.lmKeep ? keepImageTokens(prompt, img.vision.lmKeep) : prompt;
+    const m = kept.spans.reduce((a, s) => a + s.length, 0);
+    if (m !== img.imageTokens || m * this.family.text.hidden !== img.features.length) {
+      throw new LightVLMError(`internal: the prompt holds ${m} image tokens but the image has ${img.features.length / this.family.text.hidden} features.`, 'E_INTERNAL');
     }
     return {
-      ids,
+      ...kept,
       features: img.features,
       ...(img.clsAttn ? { clsAttn: img.clsAttn } : {}),
       grids: this.family.tokenGrids(img.inputs),
-      pos: this.family.positionIds(ids, img.inputs),
-      spans,
       visionMs: img.visionMs,
     };
   }
 
-  private async resolve(input: VLMInput): Promise<Prepared> {
-    if (typeof input.image === 'object' && 'kind' in input.image && input.image.kind === 'prepared-image') return input.image as Prepared;
-    return (await this.prepareImage(input.image as string | Uint8Array)) as Prepared;
+  private async resolve(input: VLMInput, vitMerge: Partial<VitMergeOptions> | undefined): Promise<Prepared> {
+    if (typeof input.image === 'object' && 'kind' in input.image && input.image.kind === 'prepared-image') return this.variant(input.image as Prepared, vitMerge);
+    return (await this.prepareImage(input.image as string | Uint8Array, vitMerge ? { vitMerge } : {})) as Prepared;
   }
 
   /**
@@ -169,13 +211,22 @@ export class Engine implements VLM {
 
   /** One answer through the scheduler (concurrent calls share decode batches). */
   async generate(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    return this.scheduler().generate(async () => this.buildPrompt(input.prompt, await this.resolve(input)), opts, hooks);
+    let img: Prepared | undefined;
+    const r = await this.scheduler().generate(async () => this.buildPrompt(input.prompt, (img = await this.resolve(input, opts.acceleration?.vitMerge))), opts, hooks);
+    return this.withVision(img!, r);
   }
 
   /** One answer on the calling task alone, outside the scheduler (the reference the batching tests compare to). */
   async generateAlone(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    const img = await this.resolve(input);
-    return generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks);
+    const img = await this.resolve(input, opts.acceleration?.vitMerge);
+    return this.withVision(img, await generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks));
+  }
+
+  /** Adds what the vision tower did: tokens per vision layer, and vitMerge's trace. */
+  private withVision(img: Prepared, r: GenerateResult): GenerateResult {
+    const vit = this.family.vit;
+    const visionTokensPerLayer = img.vision?.tokensPerLayer ?? (vit ? new Array<number>(vit.depth).fill(vit.parts(img.inputs).reduce((a, p) => a + p.layout.tokens, 0)) : undefined);
+    return { ...r, stats: { ...r.stats, ...(visionTokensPerLayer ? { visionTokensPerLayer } : {}) }, ...(img.vision ? { vision: img.vision } : {}) };
   }
 
   /**
@@ -240,7 +291,33 @@ export class Engine implements VLM {
     if (this.batch) await (await this.batch).release();
     await this.decoder.release();
     await this.vision.release();
+    await this.merged?.release();
   }
+}
+
+/**
+ * The prompt with only the image tokens `keep` (ascending indices over all image tokens) left:
+ * vitMerge `reduce`. 1-D RoPE positions are renumbered (the shorter prompt, as pre-LM methods do);
+ * M-RoPE rows keep the kept tokens' original (t, h, w) ids.
+ */
+function keepImageTokens(p: { ids: number[]; pos: Int32Array[]; spans: Span[] }, keep: Int32Array): { ids: number[]; pos: Int32Array[]; spans: Span[] } {
+  const isKept = new Uint8Array(p.spans.reduce((a, s) => a + s.length, 0));
+  for (const k of keep) isKept[k] = 1;
+  const rows: number[] = [];
+  const spans: Span[] = [];
+  let next = 0;
+  let img = 0;
+  for (const s of p.spans) {
+    for (let i = next; i < s.start; i++) rows.push(i);
+    const start = rows.length;
+    for (let i = 0; i < s.length; i++, img++) if (isKept[img]) rows.push(s.start + i);
+    spans.push({ start, length: rows.length - start, origLength: rows.length - start });
+    next = s.start + s.length;
+  }
+  for (let i = next; i < p.ids.length; i++) rows.push(i);
+  const ids = rows.map((i) => p.ids[i]!);
+  const pos = p.pos.length === 1 ? [Int32Array.from(ids, (_, i) => i)] : p.pos.map((r) => Int32Array.from(rows, (i) => r[i]!));
+  return { ids, pos, spans };
 }
 
 export const loadVLM = (dir: string, opts?: LoadOptions): Promise<VLM> => Engine.load(dir, opts);

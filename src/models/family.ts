@@ -3,6 +3,7 @@ import type { FeedValue } from '../runtime/ort.js';
 import type { RgbImage } from '../processing/image.js';
 import type { TextConfig } from './config.js';
 import type { LanguageModelWeights } from './llm.js';
+import type { VitSupport } from './vit.js';
 
 /** Preprocessed pixels, as the HF image processor returns them. */
 export interface ImageInputs {
@@ -28,6 +29,8 @@ export interface Family {
   /** Vision tower + projector graph: outputs `features` [N, D_text], optionally `cls_attn` [N]. */
   buildVision(): Uint8Array;
   visionFeeds(inputs: ImageInputs): Record<string, FeedValue>;
+  /** Vision-side token merging (vitMerge): the tower as segments and each image part's layout. */
+  readonly vit?: VitSupport<ImageInputs>;
   /** Position ids [rows, T] for the prompt: 1 row (1-D RoPE) or 3 rows (M-RoPE t, h, w). */
   positionIds(ids: number[], inputs: ImageInputs): Int32Array[];
 }

@@ -4,7 +4,7 @@
 // vit.ts's; this file maps the InternViT weight names to them and adds embedding and head.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { activation, layerNorm, linear } from '../graph/ops.js';
-import { buildTower, readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
+import { readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
 import type { Json } from './config.js';
 
 export interface InternVitSpec {
@@ -110,5 +110,3 @@ export function pixelShuffleRows(gh: number, gw: number, k: number): Int32Array 
   for (let R = 0; R < gh / k; R++) for (let C = 0; C < gw / k; C++) for (let dr = 0; dr < k; dr++) for (let dc = 0; dc < k; dc++) out[i++] = 1 + (R * k + dr) * gw + C * k + dc;
   return out;
 }
-
-export const buildInternVit = (store: SafetensorsStore, s: InternVitSpec): Uint8Array => buildTower(internVitTower(store, s))[0]!;

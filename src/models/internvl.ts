@@ -10,7 +10,8 @@ import type { RgbImage } from '../processing/image.js';
 import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
 import type { Family, ImageInputs } from './family.js';
-import { buildInternVit } from './internvit.js';
+import { internVitTower, pixelShuffleRows } from './internvit.js';
+import { buildTower } from './vit.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
 
 const pair = (v: unknown, what: string): [number, number] => {
@@ -104,6 +105,8 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const tok = imageTokenStrings(store, processorCfg);
   const tiles = (inputs: ImageInputs): number => inputs.numTiles ?? inputs.dims[0]!;
   const visionParams = store.paramCount(vp, pp);
+  const tower = () =>
+    internVitTower(store, { vc, vp, pp, tileH, tileW, runLayers, finalNorm, shuffle: k, projectorAct: cfg.projector_hidden_act ?? 'gelu', textHidden: text.hidden });
 
   return {
     modelType: 'internvl',
@@ -121,9 +124,21 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
     },
     imageTokens: (inputs: ImageInputs) => perTile * tiles(inputs),
     tokenGrids: (inputs: ImageInputs) => Array.from({ length: tiles(inputs) }, () => ({ h: side, w: side })),
-    buildVision: () =>
-      buildInternVit(store, { vc, vp, pp, tileH, tileW, runLayers, finalNorm, shuffle: k, projectorAct: cfg.projector_hidden_act ?? 'gelu', textHidden: text.hidden }),
+    buildVision: () => buildTower(tower())[0]!,
     visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
+    vit: {
+      tower,
+      depth: runLayers,
+      // one part per tile (thumbnail included): [CLS] + grid² patches, k² patches per LM token
+      parts(inputs: ImageInputs) {
+        const per = inputs.pixelValues.length / tiles(inputs);
+        const layout = { tokens: grid * grid + 1, protect: [0], headRows: pixelShuffleRows(grid, grid, k), group: k * k };
+        return Array.from({ length: tiles(inputs) }, (_, t) => ({
+          feeds: { pixel_values: f32(inputs.pixelValues.subarray(t * per, (t + 1) * per), [1, ...inputs.dims.slice(1)]) },
+          layout,
+        }));
+      },
+    },
     positionIds: (ids: number[]): Int32Array[] => [Int32Array.from(ids, (_, i) => i)],
   };
 }

@@ -97,6 +97,22 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
     tokenGrids: () => [strategy === 'default' ? { h: side, w: side } : { h: 1, w: nImage }],
     buildVision: () => buildTower(tower())[0]!,
     visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
+    vit: {
+      tower,
+      depth: runLayers,
+      parts: (inputs: ImageInputs) => [
+        {
+          feeds: { pixel_values: f32(inputs.pixelValues, inputs.dims) },
+          layout: {
+            tokens: n,
+            protect: [0], // [CLS]
+            headRows: Int32Array.from({ length: nPatches }, (_, i) => i + 1), // patches in order
+            group: 1,
+            ...(strategy === 'default' ? {} : { reduceError: `vitMerge reduce needs vision_feature_select_strategy 'default' (this model hands [CLS] to the LM too); use unmerge.` }),
+          },
+        },
+      ],
+    },
     positionIds(ids: number[]): Int32Array[] {
       return [Int32Array.from(ids, (_, i) => i)];
     },

@@ -8,7 +8,8 @@ import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
 import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
-import { buildQwen2VLVision, visionDims, visionRopeTables } from './qwen2vlVision.js';
+import { qwen2vlTower, visionDims, visionRopeTables } from './qwen2vlVision.js';
+import { buildTower } from './vit.js';
 
 /** The image's [t, h, w] patch grid; only single images (t = 1) are supported. */
 function gridOf(inputs: ImageInputs, m: number): [number, number, number] {
@@ -86,6 +87,18 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
     return (t * h * w) / (m * m);
   };
 
+  const tower = () => qwen2vlTower(store, vp, d);
+  const visionFeeds = (inputs: ImageInputs) => {
+    const grid = gridOf(inputs, m);
+    const n = inputs.dims[0]!;
+    const { cos, sin } = visionRopeTables(grid, d);
+    return {
+      pixel_values: f32(inputs.pixelValues, inputs.dims),
+      rope_cos: f32(cos, [n, d.dh]),
+      rope_sin: f32(sin, [n, d.dh]),
+    };
+  };
+
   return {
     modelType: 'qwen2_vl',
     text,
@@ -103,16 +116,18 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
       const [, h, w] = gridOf(inputs, m);
       return [{ h: h / m, w: w / m }];
     },
-    buildVision: () => buildQwen2VLVision(store, vp, d),
-    visionFeeds(inputs: ImageInputs) {
-      const grid = gridOf(inputs, m);
-      const n = inputs.dims[0]!;
-      const { cos, sin } = visionRopeTables(grid, d);
-      return {
-        pixel_values: f32(inputs.pixelValues, inputs.dims),
-        rope_cos: f32(cos, [n, d.dh]),
-        rope_sin: f32(sin, [n, d.dh]),
-      };
+    buildVision: () => buildTower(tower())[0]!,
+    visionFeeds,
+    vit: {
+      tower,
+      depth: d.depth,
+      // patches come in merge-window order (m² consecutive rows per LM token); no [CLS]
+      parts(inputs: ImageInputs) {
+        const feeds = visionFeeds(inputs);
+        const n = inputs.dims[0]!;
+        const rotary = { cos: feeds.rope_cos!.data as Float32Array, sin: feeds.rope_sin!.data as Float32Array, dh: d.dh };
+        return [{ feeds, layout: { tokens: n, protect: [], headRows: Int32Array.from({ length: n }, (_, i) => i), group: m * m, rotary } }];
+      },
     },
     positionIds(ids: number[], inputs: ImageInputs): Int32Array[] {
       const [t, h, w] = gridOf(inputs, m);

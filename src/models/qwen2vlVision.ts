@@ -6,7 +6,7 @@ import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
 import { activation, layerNorm, linear } from '../graph/ops.js';
 import type { Json } from './config.js';
-import { buildTower, readBlock, type BlockNames, type VitTower } from './vit.js';
+import { readBlock, type BlockNames, type VitTower } from './vit.js';
 
 export interface Qwen2VLVisionDims {
   C: number;
@@ -133,5 +133,3 @@ export function qwen2vlTower(store: SafetensorsStore, vp: string, d: Qwen2VLVisi
     },
   };
 }
-
-export const buildQwen2VLVision = (store: SafetensorsStore, vp: string, d: Qwen2VLVisionDims): Uint8Array => buildTower(qwen2vlTower(store, vp, d))[0]!;

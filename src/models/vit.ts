@@ -6,6 +6,7 @@
 // family (BlockNames); graph code never reads a checkpoint name. Every Linear goes through linear().
 // Activations are [n, D]: the n tokens of ONE image (or tile); n may be symbolic.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
+import type { FeedValue } from '../runtime/ort.js';
 import { activation, fullAttention, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
 import { GraphBuilder } from '../graph/proto.js';
 
@@ -154,9 +155,9 @@ function rotaryInputs(g: GraphBuilder, dh: number): Rotary {
 
 /**
  * The tower as ONNX graphs. Without cuts: one graph, pixels → features. With cuts c₁ < c₂ < …
- * (each < the number of blocks − 1), the tower is split after the attention half of each cut
+ * (block indices < the number of blocks − 1), the tower is split after the attention half of each cut
  * layer (where token merging acts, spec §3.9): segment 0 = embedding … attention of c₁; segment i
- * takes `hidden` [n, D] and starts with the MLP half of cᵢ; every segment but the last outputs
+ * takes `hidden_in` [n, D] and starts with the MLP half of cᵢ; every segment but the last outputs
  * `hidden` and `attn_received` [n]; the last takes `rows` and runs the head.
  */
 export function buildTower(t: VitTower, cuts: number[] = []): Uint8Array[] {
@@ -166,7 +167,7 @@ export function buildTower(t: VitTower, cuts: number[] = []): Uint8Array[] {
     const g = new GraphBuilder(cuts.length ? `${t.name}_${s}` : t.name);
     const first = s === 0;
     const last = s === cuts.length;
-    let h = first ? t.embed(g) : g.input('hidden', 'float32', ['n', d.D]);
+    let h = first ? t.embed(g) : g.input('hidden_in', 'float32', ['n', d.D]);
     const n = first ? t.tokens : 'n';
     const rot = t.rotary ? rotaryInputs(g, t.rotary) : undefined;
     let l = first ? 0 : cuts[s - 1]! + 1;
@@ -183,4 +184,30 @@ export function buildTower(t: VitTower, cuts: number[] = []): Uint8Array[] {
     }
     return g.encode();
   });
+}
+
+/**
+ * One image part (a tile for InternVL, the image otherwise) as vision-side merging sees it.
+ * Rows are the tower's tokens after the embedding ([CLS] first where there is one).
+ */
+export interface VitLayout {
+  tokens: number;           // rows at the embedding
+  protect: number[];        // rows never merged ([CLS])
+  headRows: Int32Array;     // original rows in the order the head reads them
+  group: number;            // consecutive headRows per LM token (k² pixel shuffle, m² merger, 1 CLIP)
+  rotary?: { cos: Float32Array; sin: Float32Array; dh: number }; // per-row 2-D rotary tables [tokens, dh]
+  reduceError?: string;     // why `reduce` cannot apply to this family's layout, if it cannot
+}
+
+/** One image part for a merged tower run: its first segment's feeds (pixels, rotary tables) and layout. */
+export interface VitPart {
+  feeds: Record<string, FeedValue>;
+  layout: VitLayout;
+}
+
+/** A family's vision-side merging support (Family.vit). */
+export interface VitSupport<Inputs> {
+  tower(): VitTower;
+  depth: number;            // blocks the tower runs
+  parts(inputs: Inputs): VitPart[];
 }
