@@ -84,6 +84,11 @@ interface Step {
   reject: (e: unknown) => void;
 }
 
+interface Waiter {
+  ready: () => boolean;
+  wake: () => void;
+}
+
 interface Seq {
   reserved: number;
   caches: DecodeStepInput['caches'] | null;
@@ -97,7 +102,8 @@ export class Scheduler {
   private lock = new FifoLock();
   private pending: Step[] = [];
   private running = new Set<Seq>();
-  private waiting: { ready: () => boolean; wake: () => void }[] = [];
+  private slotLine: Waiter[] = [];
+  private memoryLine: Waiter[] = [];
   private queued = 0;
   private looping = false;
   private reserved = 0;
@@ -149,24 +155,27 @@ export class Scheduler {
     return (rows + L * Math.min(maxNew, capped)) * this.rowBytes;
   }
 
-  /** Waits (FIFO with the other waiters) until `ready()`; throws on abort. */
-  private async waitFor(ready: () => boolean, signal: AbortSignal | undefined): Promise<void> {
-    if (this.waiting.length === 0 && ready()) return;
+  /**
+   * Waits in `line` (FIFO) until `ready()`; throws on abort. Two lines: requests holding a slot
+   * that wait for KV memory, and requests waiting for a slot; a line only moves at its head, so
+   * a large request is not starved by smaller ones behind it.
+   */
+  private async waitFor(line: Waiter[], ready: () => boolean, signal: AbortSignal | undefined): Promise<void> {
+    if (line.length === 0 && ready()) return;
     await new Promise<void>((resolve, reject) => {
       const w = { ready, wake: () => (signal?.removeEventListener('abort', onAbort), resolve()) };
       const onAbort = () => {
-        this.waiting.splice(this.waiting.indexOf(w), 1);
+        line.splice(line.indexOf(w), 1);
         reject(new AbortedError());
         this.pump();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(w);
+      line.push(w);
     });
   }
 
-  /** Wakes waiters in order while the first one is ready (head-of-line: no starvation of big requests). */
   private pump(): void {
-    while (this.waiting.length && this.waiting[0]!.ready()) this.waiting.shift()!.wake();
+    for (const line of [this.memoryLine, this.slotLine]) while (line.length && line[0]!.ready()) line.shift()!.wake();
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<() => void> {
@@ -185,10 +194,17 @@ export class Scheduler {
     if (this.queued >= this.maxQueue) throw new QueueFullError(Math.max(1, Math.ceil(this.queued / Math.max(1, this.maxBatch))));
     const seq: Seq = { reserved: 0, caches: null };
     let hold: (() => void) | null = null;
-    this.queued++;
-    let counted = true;
+    // queued = waiting for a running slot or for KV memory (not yet running)
+    const queue = async (line: Waiter[], ready: () => boolean) => {
+      this.queued++;
+      try {
+        await this.waitFor(line, ready, signal);
+      } finally {
+        this.queued--;
+      }
+    };
     try {
-      await this.waitFor(() => this.running.size < this.maxBatch, signal);
+      await queue(this.slotLine, () => this.running.size < this.maxBatch);
       this.running.add(seq);
       hold = await this.acquire(signal);
       const prompt = await prepare();
@@ -198,11 +214,9 @@ export class Scheduler {
       if (need > this.kvMemory) {
         throw new LightVLMError(`this request needs up to ${(need / 2 ** 20).toFixed(1)} MiB of KV cache but the server holds at most ${(this.kvMemory / 2 ** 20).toFixed(1)} MiB (--kv-memory); lower max_tokens or use KV compression.`, 2);
       }
-      await this.waitFor(() => this.reserved + need <= this.kvMemory, signal);
+      await queue(this.memoryLine, () => this.reserved + need <= this.kvMemory);
       this.reserved += need;
       seq.reserved = need;
-      this.queued--;
-      counted = false;
       hold = await this.acquire(signal);
       return await generate(this.host.ctx, prompt, opts, {
         ...hooks,
@@ -229,7 +243,6 @@ export class Scheduler {
       });
     } finally {
       hold?.();
-      if (counted) this.queued--;
       this.running.delete(seq);
       this.reserved -= seq.reserved;
       seq.caches = null;
