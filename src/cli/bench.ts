@@ -10,7 +10,7 @@ import { renderTable } from '../report/table.js';
 import { lineChart } from '../report/svg.js';
 import { DEMO_MODEL } from './common.js';
 import { comboLabel, expandCombos } from './specs.js';
-import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
+import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, DTYPE_HELP, dtypeLoadOptions, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
 export const BENCH_HELP = `Usage: lightvlm bench [--model DIR] [options]
 
@@ -33,6 +33,7 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --repeat R             timed rounds (default 5)
   --warmup W             untimed rounds first (default 1)
   --threads N            ONNX Runtime intra-op threads (default: all cores)
+  --dtype D              ${DTYPE_HELP}
   --skip-machine         do not measure matmul GFLOP/s and memory bandwidth
   --warmup-tokens N       warm-up rounds generate N tokens per setting (long answers: warm up cheaply)
   --share-vision         encode the image once (timed once) and reuse it in every run: for large
@@ -63,6 +64,7 @@ const FLAGS = {
   repeat: { type: 'string' },
   warmup: { type: 'string' },
   threads: { type: 'string' },
+  dtype: { type: 'string' },
   'skip-machine': { type: 'boolean' },
   'share-vision': { type: 'boolean' },
   'warmup-tokens': { type: 'string' },
@@ -139,7 +141,9 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
       io.stderr.write('measuring the machine (matmul GFLOP/s, memory bandwidth)...\n');
       machine = await measureMachine(); // printed with the table on stdout
     }
-    const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model);
+    const load = dtypeLoadOptions(v.dtype, io);
+    const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model, load.opts);
+    load.done();
     const interrupt = catchInterrupt(io);
     const warmupTokens = v['warmup-tokens'] !== undefined ? positiveInt(v['warmup-tokens'], '--warmup-tokens', 1) : undefined;
     const progress = new Progress(io, (warmup * (warmupTokens !== undefined ? 1 : newTokens.length) + repeat * newTokens.length) * combos.length, 'runs');

@@ -11,7 +11,7 @@ import { type Point, lineChart } from '../report/svg.js';
 import path from 'node:path';
 import { DEMO_MODEL, PACKAGE_ROOT } from './common.js';
 import { comboLabel, expandCombos } from './specs.js';
-import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
+import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, DTYPE_HELP, dtypeLoadOptions, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
 /** The bundled evaluation set that goes with the bundled demo model. */
 export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'datasets', 'synth-vqa');
@@ -56,6 +56,7 @@ McNemar p-value, overall and per kind.
   --prompt-suffix TEXT   appended to every question (default: none, the question as written).
                          LLaVA-1.5-style models: $'\\nAnswer the question using a single word or phrase.'
   --threads N            ONNX Runtime intra-op threads (default: all cores)
+  --dtype D              ${DTYPE_HELP}
   --json FILE            write { model, dataset, questions, skipped, methods, answers } as JSON
   --chart FILE.svg       write a chart of accuracy vs kept image-token fraction, a line per method
   --markdown             print the table as markdown
@@ -81,6 +82,7 @@ const FLAGS = {
   'prompt-suffix': { type: 'string' },
   match: { type: 'string' },
   threads: { type: 'string' },
+  dtype: { type: 'string' },
   json: { type: 'string' },
   chart: { type: 'string' },
   markdown: { type: 'boolean' },
@@ -156,7 +158,9 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     io.stderr.write(`eval: ${ds.questions.length} questions × ${combos.length} settings (${combos.map(comboLabel).join(', ')})\n`);
 
     if (threads !== undefined) setDefaultThreads(threads);
-    const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model);
+    const load = dtypeLoadOptions(v.dtype, io);
+    const vlm = await (deps.loadVLM ?? defaultLoadVLM)(model, load.opts);
+    load.done();
     const interrupt = catchInterrupt(io);
     const progress = new Progress(io, ds.questions.length * combos.length, 'answers');
     let outcome;

@@ -6,6 +6,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import { LightVLMError } from '../errors.js';
 import type { VLM } from '../engine/types.js';
+import type { LoadOptions } from '../engine/vlm.js';
+import { DTYPES, type DType } from '../graph/quant.js';
 
 export interface Io {
   stdout: NodeJS.WritableStream;
@@ -15,7 +17,7 @@ export interface Io {
 
 /** Injection points so tests can drive the commands with a fake model and captured output. */
 export interface CommandDeps {
-  loadVLM?: (dir: string) => Promise<VLM>;
+  loadVLM?: (dir: string, opts?: LoadOptions) => Promise<VLM>;
   io?: Partial<Io>;
 }
 
@@ -26,9 +28,29 @@ export const resolveIo = (io: Partial<Io> = {}): Io => ({
 });
 
 /** The real engine, imported lazily so this module (and its tests) load before src/engine/vlm.ts exists. */
-export async function defaultLoadVLM(dir: string): Promise<VLM> {
+export async function defaultLoadVLM(dir: string, opts?: LoadOptions): Promise<VLM> {
   const { loadVLM } = await import('../engine/vlm.js');
-  return loadVLM(dir);
+  return loadVLM(dir, opts);
+}
+
+export const DTYPE_HELP = 'weights of every Linear: fp32 (default, the reference), q8 or q4 (block-32 MatMulNBits; quantized once, then cached on disk under $LIGHTVLM_CACHE_DIR or ~/.cache/lightvlm)';
+
+/** --dtype checked and turned into load options; the first (uncached) quantization shows progress. */
+export function dtypeLoadOptions(raw: string | undefined, io: Io): { opts: LoadOptions; done: () => void } {
+  if (raw !== undefined && !(DTYPES as readonly string[]).includes(raw)) {
+    throw new LightVLMError(`--dtype ${raw}: use one of ${DTYPES.join(', ')}.`, 'E_OPTION');
+  }
+  const dtype = (raw ?? 'fp32') as DType;
+  let bar: Progress | undefined;
+  const opts: LoadOptions = {
+    dtype,
+    onProgress: ({ done, total }) => {
+      bar ??= new Progress(io, Math.round(total / 1e6), `M params quantized to ${dtype}`);
+      bar.update(Math.min(Math.round(done / 1e6), Math.round(total / 1e6)), 'first load: quantizing, then cached');
+    },
+    onWarning: (m) => io.stderr.write(`warning: ${m}\n`),
+  };
+  return { opts, done: () => bar?.stop() };
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -5,7 +5,7 @@ import type { Acceleration, GenerateOptions } from '../engine/types.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { parseStages } from '../merge/schedule.js';
 import { DEMO_MODEL, num } from './common.js';
-import { parseFlags } from './measureShared.js';
+import { DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
 import { parseKvSpec, parseMethodSpec } from './specs.js';
 import { parseVitMergeSpec } from '../vitmerge/options.js';
 
@@ -46,6 +46,7 @@ Acceleration (LightVLM):
 Output:
   --json                   print one JSON object { text, tokenIds, stats } instead of streaming
   --threads N              ONNX Runtime threads (default: all cores)
+  --dtype D                ${DTYPE_HELP}
   -h, --help               show this help
 `;
 
@@ -69,6 +70,7 @@ const OPTIONS = {
   explain: { type: 'string' },
   json: { type: 'boolean' },
   threads: { type: 'string' },
+  dtype: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -117,7 +119,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     acceleration: accelerationFrom(v),
   };
   const { Engine } = await import('../engine/vlm.js');
-  const engine = await Engine.load(v.model ?? DEMO_MODEL);
+  const load = dtypeLoadOptions(v.dtype, resolveIo());
+  const engine = await Engine.load(v.model ?? DEMO_MODEL, load.opts);
+  load.done();
   try {
     const input = { image: v.image, prompt: v.prompt };
     let result;

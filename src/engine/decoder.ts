@@ -2,6 +2,7 @@
 // boundary any method asked for, so all schedules share one copy of the weights: a stage [a, b)
 // runs the segments inside it, and the score of layer b−1 comes out of the segment ending at b.
 import { buildDecoderStage, buildHead, type TextDims } from '../graph/decoderStage.js';
+import type { GraphOptions } from '../graph/proto.js';
 import { f32, i64, Session, type FeedValue } from '../runtime/ort.js';
 import type { TextConfig } from '../models/config.js';
 import type { LanguageModelWeights } from '../models/llm.js';
@@ -24,12 +25,18 @@ export class Decoder {
   private head!: Session;
   readonly dims: TextDims;
 
-  constructor(private readonly lm: LanguageModelWeights, readonly cfg: TextConfig) {
+  /** `graph.quant` makes every Linear MatMulNBits; `floatHead` keeps the LM head fp32 even then. */
+  constructor(
+    private readonly lm: LanguageModelWeights,
+    readonly cfg: TextConfig,
+    private readonly graph: GraphOptions = {},
+    private readonly floatHead = false,
+  ) {
     this.dims = cfg;
   }
 
   async init(boundaries: number[] = []): Promise<void> {
-    this.head = await Session.create(buildHead(this.cfg.hidden, this.cfg.eps, this.lm.finalNorm(), this.lm.lmHead()), 'lm_head');
+    this.head = await Session.create(buildHead(this.cfg.hidden, this.cfg.eps, this.lm.finalNorm(), this.lm.lmHead(), this.graph, this.floatHead), 'lm_head');
     await this.ensureBoundaries(boundaries);
   }
 
@@ -40,7 +47,7 @@ export class Decoder {
   private async build(from: number, to: number): Promise<Segment> {
     const layers = [];
     for (let l = from; l < to; l++) layers.push({ index: l, w: this.lm.layer(l) });
-    return { from, to, session: await Session.create(buildDecoderStage(this.dims, layers), `decoder layers ${from}-${to - 1}`) };
+    return { from, to, session: await Session.create(buildDecoderStage(this.dims, layers, this.graph), `decoder layers ${from}-${to - 1}`) };
   }
 
   /** Splits segments so that every layer in `cuts` starts one. Rebuilds only the segments cut. */

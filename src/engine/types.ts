@@ -105,6 +105,7 @@ export interface ModelInfo {
   maxPositions: number;
   lmParams: number;                   // LM parameters (for GFLOP estimates)
   visionParams: number;
+  dtype?: 'fp32' | 'q8' | 'q4';      // Linear weights (LoadOptions.dtype); absent = fp32
 }
 
 export interface VLM {

@@ -1,7 +1,9 @@
 // loadVLM(): opens a Hugging Face model folder and returns the engine object users call.
 import fs from 'node:fs';
 import path from 'node:path';
+import { CachedQuantizer } from '../checkpoint/quantCache.js';
 import { LightVLMError } from '../errors.js';
+import { DTYPES, type DType } from '../graph/quant.js';
 import type { Family, ImageInputs } from '../models/family.js';
 import { openFamily } from '../models/registry.js';
 import { loadImage } from '../processing/image.js';
@@ -32,6 +34,21 @@ interface Prepared extends PreparedImage {
 export interface LoadOptions {
   /** Extra decoder stage boundaries to build up front (others are built on first use). */
   boundaries?: number[];
+  /**
+   * Weights of every Linear (LM, vision tower, projector): 'fp32' (default, the reference), or
+   * block-32 'q8' / 'q4' through MatMulNBits. Embeddings and norms stay fp32.
+   */
+  dtype?: DType;
+  /** MatMulNBits accuracy_level for q8/q4: 4 = int8 activations (default, fastest), 0 = fp32 compute. */
+  accuracyLevel?: 0 | 1 | 4;
+  /** Keep the LM head fp32 in a quantized model (default: quantized like the rest). */
+  floatHead?: boolean;
+  /** Quantized-weight cache folder (default $LIGHTVLM_CACHE_DIR or ~/.cache/lightvlm); false: no cache. */
+  cacheDir?: string | false;
+  /** Progress of the first (uncached) quantization: parameters done of about `total`. */
+  onProgress?: (p: { phase: 'quantize'; done: number; total: number }) => void;
+  /** Non-fatal problems (e.g. an unwritable cache folder). Default: stderr. */
+  onWarning?: (msg: string) => void;
 }
 
 function eosIds(dir: string, family: Family, text: TextProcessor, cfg: Record<string, unknown>): number[] {
@@ -60,16 +77,33 @@ export class Engine implements VLM {
     private readonly vision: Session,
     readonly ctx: LmContext,
     readonly info: ModelInfo,
-    private readonly merged = family.vit ? new MergedTower(family.vit.tower) : undefined,
+    private readonly merged: MergedTower | undefined,
   ) {}
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<Engine> {
     const family = openFamily(dir);
     const text = TextProcessor.load(dir);
     const tc = family.text;
-    const decoder = new Decoder(family.lm, tc);
+    const dtype = opts.dtype ?? 'fp32';
+    if (!DTYPES.includes(dtype)) throw new LightVLMError(`unknown dtype '${String(dtype)}'. Valid: ${DTYPES.join(', ')}.`, 'E_OPTION');
+    const perLayer = tc.hidden * (tc.heads + 2 * tc.kvHeads) * tc.headDim + tc.heads * tc.headDim * tc.hidden + 3 * tc.hidden * tc.intermediate;
+    const lmParams = perLayer * tc.layers + tc.vocab * tc.hidden;
+    const quant =
+      dtype === 'fp32'
+        ? undefined
+        : new CachedQuantizer({
+            dtype,
+            accuracyLevel: opts.accuracyLevel ?? 4,
+            modelDir: dir,
+            ...(opts.cacheDir !== undefined ? { cacheDir: opts.cacheDir } : {}),
+            ...(opts.onProgress ? { onProgress: (done: number) => opts.onProgress!({ phase: 'quantize', done, total: lmParams + family.visionParams }) } : {}),
+            warn: opts.onWarning ?? ((m) => process.stderr.write(`warning: ${m}\n`)),
+          });
+    const graph = quant ? { quant } : {};
+    const decoder = new Decoder(family.lm, tc, graph, opts.floatHead ?? false);
     await decoder.init(opts.boundaries ?? []);
-    const vision = await Session.create(family.buildVision(), 'vision tower');
+    const vision = await Session.create(family.buildVision(graph), 'vision tower');
+    quant?.flush();
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     const embedding = family.lm.embedding();
     const ctx: LmContext = {
@@ -81,7 +115,6 @@ export class Engine implements VLM {
       ...(tc.mropeSection ? { mropeSection: tc.mropeSection } : {}),
       decode: (ids) => text.decode(ids),
     };
-    const perLayer = tc.hidden * (tc.heads + 2 * tc.kvHeads) * tc.headDim + tc.heads * tc.headDim * tc.hidden + 3 * tc.hidden * tc.intermediate;
     const info: ModelInfo = {
       modelType: family.modelType,
       layers: tc.layers,
@@ -92,11 +125,17 @@ export class Engine implements VLM {
       intermediateSize: tc.intermediate,
       vocabSize: tc.vocab,
       maxPositions: tc.maxPositions,
-      lmParams: perLayer * tc.layers + tc.vocab * tc.hidden,
+      lmParams,
+      dtype,
       visionParams: family.visionParams,
     };
-    return new Engine(family, text, decoder, vision, ctx, info);
+    const engine = new Engine(family, text, decoder, vision, ctx, info, family.vit ? new MergedTower(family.vit.tower, graph) : undefined);
+    if (quant) engine.quantStats = { ...quant.stats, ...(quant.file ? { file: quant.file } : {}) };
+    return engine;
   }
+
+  /** What the quantized-weight cache did during load (q8/q4 only): hits, misses, corrupt entries, written. */
+  quantStats?: { hits: number; misses: number; corrupt: number; written: boolean; file?: string };
 
   /**
    * Runs the vision tower on preprocessed pixels (tests feed golden pixel values here); with

@@ -18,7 +18,7 @@
 //   attn_last.l   [T_l]               head-mean softmax attention of the last query row: the
 //                                     importance score pyramid merging ranks image tokens by
 // The causal mask is built from shapes: query row i sits at cache index P_l + i.
-import { GraphBuilder } from './proto.js';
+import { GraphBuilder, type GraphOptions } from './proto.js';
 import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
 import type { TextConfig } from '../models/config.js';
 
@@ -37,10 +37,11 @@ export type TextDims = Pick<TextConfig, 'hidden' | 'heads' | 'kvHeads' | 'headDi
 export function buildDecoderStage(
   dims: TextDims,
   layers: { index: number; w: DecoderLayerWeights }[],
+  opts: GraphOptions = {},
 ): Uint8Array {
   const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = dims;
   const G = H / Hkv;
-  const g = new GraphBuilder(`decoder.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`);
+  const g = new GraphBuilder(`decoder.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, opts);
   let h = g.input('hidden', 'float32', ['S', D]);
   const cosIn = g.input('cos', 'float32', ['S', dh]);
   const sinIn = g.input('sin', 'float32', ['S', dh]);
@@ -103,12 +104,12 @@ export function buildDecoderStage(
   return g.encode();
 }
 
-/** Final norm + LM head. hidden [S, D] → normed [S, D], logits [S, V]. */
-export function buildHead(D: number, eps: number, norm: Float32Array, lmHead: LinearW): Uint8Array {
-  const g = new GraphBuilder('lm_head');
+/** Final norm + LM head. hidden [S, D] → normed [S, D], logits [S, V]. `floatHead` keeps the head fp32 in a quantized build. */
+export function buildHead(D: number, eps: number, norm: Float32Array, lmHead: LinearW, opts: GraphOptions = {}, floatHead = false): Uint8Array {
+  const g = new GraphBuilder('lm_head', opts);
   const h = g.input('hidden', 'float32', ['S', D]);
   const n = rmsNorm(g, h, norm, eps);
   g.output(n, 'normed', 'float32', ['S', D]);
-  g.output(linear(g, n, lmHead, 'lm_head'), 'logits', 'float32', ['S', lmHead.out]);
+  g.output(linear(g, n, lmHead, 'lm_head', floatHead), 'logits', 'float32', ['S', lmHead.out]);
   return g.encode();
 }

@@ -2,16 +2,33 @@
 // (batch is always 1 in the LM), so every Linear is one Gemm with transB=1 over the HF [out, in]
 // weight as stored: no transposed copies of the weights are ever made.
 import { F, GraphBuilder } from './proto.js';
+import { BLOCK } from './quant.js';
 
 export interface LinearW {
-  w: Float32Array; // [out, in], HF layout
+  w: Float32Array; // [out, in], HF layout (may be a getter: quantized builds with a cache hit never read it)
   b?: Float32Array; // [out]
   out: number;
   in: number;
+  key?: string; // checkpoint tensor name(s): the quantized-weight cache key; without it, never cached
 }
 
-/** y[rows, out] = x[rows, in] · Wᵀ + b */
-export function linear(g: GraphBuilder, x: string, p: LinearW, hint = 'w'): string {
+/**
+ * y[rows, out] = x[rows, in] · Wᵀ + b. In a quantized graph: MatMulNBits (com.microsoft) over the
+ * block-quantized weight, B [out, ceil(in/32), 32·bits/8], scales and zero points [out, blocks], same result layout.
+ */
+export function linear(g: GraphBuilder, x: string, p: LinearW, hint = 'w', float = false): string {
+  if (g.quant && !float) {
+    const q = g.quant.get(p);
+    const nb = Math.ceil(p.in / BLOCK);
+    const ins = [
+      x,
+      g.weightU8(`${hint}_q`, [p.out, nb, (BLOCK * q.bits) / 8], q.B),
+      g.weight(`${hint}_s`, [p.out * nb], q.scales),
+      g.weightU8(`${hint}_z`, [q.zeroPoints.length], q.zeroPoints),
+    ];
+    if (p.b) ins.push('', g.weight(`${hint}_b`, [p.out], p.b));
+    return g.op('MatMulNBits', ins, { K: p.in, N: p.out, bits: q.bits, block_size: BLOCK, accuracy_level: g.quant.accuracyLevel }, 'com.microsoft');
+  }
   const w = g.weight(hint, [p.out, p.in], p.w);
   const ins = [x, w];
   if (p.b) ins.push(g.weight(`${hint}_b`, [p.out], p.b));

@@ -1,6 +1,7 @@
 // A small graph builder over onnx-proto: values are plain string names, every op returns its output
 // name(s). Initializers are views over Float32Arrays (no copy until ORT parses the bytes).
 import pkg from 'onnx-proto';
+import type { LinearQuantizer } from './quant.js';
 
 const { onnx } = pkg;
 const DT = onnx.TensorProto.DataType;
@@ -34,6 +35,11 @@ function attribute(name: string, a: Attr) {
   return { name, type: AT.FLOAT, f: a.f };
 }
 
+/** How a graph is built: fp32 Gemm (default) or quantized Linear layers. */
+export interface GraphOptions {
+  quant?: LinearQuantizer;
+}
+
 export class GraphBuilder {
   private nodes: unknown[] = [];
   private inits: unknown[] = [];
@@ -42,7 +48,12 @@ export class GraphBuilder {
   private counter = 0;
   private consts = new Map<string, string>();
 
-  constructor(readonly name: string) {}
+  /** With `quant`, linear() emits MatMulNBits over block-quantized weights instead of Gemm. */
+  readonly quant: LinearQuantizer | undefined;
+
+  constructor(readonly name: string, opts: GraphOptions = {}) {
+    this.quant = opts.quant;
+  }
 
   private fresh(hint: string): string {
     return `${hint}_${this.counter++}`;
@@ -65,6 +76,13 @@ export class GraphBuilder {
     this.inits.push(
       onnx.TensorProto.create({ name, dims, dataType: DT.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }),
     );
+    return name;
+  }
+
+  /** A uint8 initializer (quantized weights); `data` is referenced, not copied. */
+  weightU8(hint: string, dims: number[], data: Uint8Array): string {
+    const name = this.fresh(hint);
+    this.inits.push(onnx.TensorProto.create({ name, dims, dataType: DT.UINT8, rawData: data }));
     return name;
   }
 

@@ -1,4 +1,5 @@
 // What a model family (one module per HF `model_type`) provides to the shared engine.
+import type { GraphOptions } from '../graph/proto.js';
 import type { FeedValue } from '../runtime/ort.js';
 import type { RgbImage } from '../processing/image.js';
 import type { TextConfig } from './config.js';
@@ -27,7 +28,7 @@ export interface Family {
   /** LM-token grid of each image part (tiles for InternVL), row-major in the LM sequence. */
   tokenGrids(inputs: ImageInputs): { h: number; w: number }[];
   /** Vision tower + projector graph: outputs `features` [N, D_text], optionally `cls_attn` [N]. */
-  buildVision(): Uint8Array;
+  buildVision(opts?: GraphOptions): Uint8Array;
   visionFeeds(inputs: ImageInputs): Record<string, FeedValue>;
   /** Vision-side token merging (vitMerge): the tower as segments and each image part's layout. */
   readonly vit?: VitSupport<ImageInputs>;

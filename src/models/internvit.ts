@@ -92,8 +92,8 @@ export function internVitTower(store: SafetensorsStore, s: InternVitSpec): VitTo
       const pwt = (nm: string) => store.float(pp + nm).data;
       const Dt = s.textHidden;
       let z = layerNorm(g, ps, pwt('layer_norm.weight'), pwt('layer_norm.bias'), 1e-5);
-      z = linear(g, z, { w: pwt('linear_1.weight'), b: pwt('linear_1.bias'), out: Dt, in: Dk });
-      z = linear(g, activation(g, z, s.projectorAct), { w: pwt('linear_2.weight'), b: pwt('linear_2.bias'), out: Dt, in: Dt });
+      z = linear(g, z, { w: pwt('linear_1.weight'), b: pwt('linear_1.bias'), out: Dt, in: Dk, key: pp + 'linear_1' });
+      z = linear(g, activation(g, z, s.projectorAct), { w: pwt('linear_2.weight'), b: pwt('linear_2.bias'), out: Dt, in: Dt, key: pp + 'linear_2' });
       g.output(z, 'features', 'float32', ['image_tokens', Dt]);
     },
   };

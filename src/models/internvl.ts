@@ -124,7 +124,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
     },
     imageTokens: (inputs: ImageInputs) => perTile * tiles(inputs),
     tokenGrids: (inputs: ImageInputs) => Array.from({ length: tiles(inputs) }, () => ({ h: side, w: side })),
-    buildVision: () => buildTower(tower())[0]!,
+    buildVision: (opts) => buildTower(tower(), [], opts)[0]!,
     visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
     vit: {
       tower,

@@ -1,6 +1,7 @@
 // LLaVA (`model_type: llava`): CLIP ViT up to `vision_feature_layer`, MLP projector, Llama/Qwen2 LM.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
+import type { GraphOptions } from '../graph/proto.js';
 import { activation, layerNorm, linear } from '../graph/ops.js';
 import { clipProcess } from '../processing/processors.js';
 import type { RgbImage } from '../processing/image.js';
@@ -69,8 +70,8 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
       const Dt = text.hidden;
       const pw = (nm: string) => store.float(pp + nm).data;
       const hasBias = store.has(pp + 'linear_1.bias');
-      const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
-      const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
+      const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, key: pp + 'linear_1', ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
+      const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, key: pp + 'linear_2', ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
       const out = linear(g, activation(g, linear(g, feats, l1), cfg.projector_hidden_act ?? 'gelu'), l2);
       g.output(out, 'features', 'float32', [rows ? 'm' : nImage, Dt]);
       if (!probs) return;
@@ -95,7 +96,7 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
     },
     imageTokens: () => nImage,
     tokenGrids: () => [strategy === 'default' ? { h: side, w: side } : { h: 1, w: nImage }],
-    buildVision: () => buildTower(tower())[0]!,
+    buildVision: (opts: GraphOptions = {}) => buildTower(tower(), [], opts)[0]!,
     visionFeeds: (inputs: ImageInputs) => ({ pixel_values: f32(inputs.pixelValues, inputs.dims) }),
     vit: {
       tower,

@@ -57,22 +57,22 @@ export class LanguageModelWeights {
     const name = HEAD_NAMES.find((n) => this.store.has(n));
     if (!name) {
       if (!this.cfg.tieEmbeddings) throw new LightVLMError('the checkpoint has no lm_head.weight and does not tie word embeddings.', 'E_CHECKPOINT');
-      return { w: this.embedding(), out: V, in: D };
+      return lazyLinear(this.prefix + 'embed_tokens.weight', () => this.embedding(), V, D);
     }
-    return { w: this.store.float(name).data, out: V, in: D };
+    return lazyLinear(name, () => this.store.float(name).data, V, D);
   }
 
+  /**
+   * One decoder layer. Linear weights are read (and q|k|v, gate|up stacked) only when a graph
+   * builder touches `.w`: a quantized build served from the disk cache never reads them.
+   */
   layer(l: number): DecoderLayerWeights {
     const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = this.cfg;
     const p = `layers.${l}.`;
+    const t = (n: string) => this.prefix + p + n;
     const qb = this.opt(p + 'self_attn.q_proj.bias');
     const bias = qb ? stackRows([qb, this.f(p + 'self_attn.k_proj.bias'), this.f(p + 'self_attn.v_proj.bias')]) : undefined;
-    const qkv: LinearW = {
-      w: stackRows([this.f(p + 'self_attn.q_proj.weight'), this.f(p + 'self_attn.k_proj.weight'), this.f(p + 'self_attn.v_proj.weight')]),
-      out: (H + 2 * Hkv) * dh,
-      in: D,
-      ...(bias ? { b: bias } : {}),
-    };
+    const qkv = lazyLinear(t('self_attn.qkv'), () => stackRows(['q', 'k', 'v'].map((x) => this.f(`${p}self_attn.${x}_proj.weight`))), (H + 2 * Hkv) * dh, D, bias);
     const ob = this.opt(p + 'self_attn.o_proj.bias');
     const gb = this.opt(p + 'mlp.gate_proj.bias');
     const db = this.opt(p + 'mlp.down_proj.bias');
@@ -80,14 +80,28 @@ export class LanguageModelWeights {
       inputNorm: this.f(p + 'input_layernorm.weight'),
       postNorm: this.f(p + 'post_attention_layernorm.weight'),
       qkv,
-      o: { w: this.f(p + 'self_attn.o_proj.weight'), out: D, in: H * dh, ...(ob ? { b: ob } : {}) },
-      gateUp: {
-        w: stackRows([this.f(p + 'mlp.gate_proj.weight'), this.f(p + 'mlp.up_proj.weight')]),
-        out: 2 * I,
-        in: D,
-        ...(gb ? { b: stackRows([gb, this.f(p + 'mlp.up_proj.bias')]) } : {}),
-      },
-      down: { w: this.f(p + 'mlp.down_proj.weight'), out: D, in: I, ...(db ? { b: db } : {}) },
+      o: lazyLinear(t('self_attn.o_proj'), () => this.f(p + 'self_attn.o_proj.weight'), D, H * dh, ob),
+      gateUp: lazyLinear(
+        t('mlp.gate_up'),
+        () => stackRows([this.f(p + 'mlp.gate_proj.weight'), this.f(p + 'mlp.up_proj.weight')]),
+        2 * I,
+        D,
+        gb ? stackRows([gb, this.f(p + 'mlp.up_proj.bias')]) : undefined,
+      ),
+      down: lazyLinear(t('mlp.down_proj'), () => this.f(p + 'mlp.down_proj.weight'), D, I, db),
     };
   }
+}
+
+/** A LinearW whose weight is read on first access of `.w` (and not kept by this object). */
+export function lazyLinear(key: string, read: () => Float32Array, out: number, inDim: number, b?: Float32Array): LinearW {
+  return {
+    get w() {
+      return read();
+    },
+    out,
+    in: inDim,
+    key,
+    ...(b ? { b } : {}),
+  };
 }

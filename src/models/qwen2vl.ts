@@ -116,7 +116,7 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
       const [, h, w] = gridOf(inputs, m);
       return [{ h: h / m, w: w / m }];
     },
-    buildVision: () => buildTower(tower())[0]!,
+    buildVision: (opts) => buildTower(tower(), [], opts)[0]!,
     visionFeeds,
     vit: {
       tower,

@@ -120,14 +120,14 @@ export function qwen2vlTower(store: SafetensorsStore, vp: string, d: Qwen2VLVisi
     rotary: d.dh,
     // PatchEmbed: Conv3d with kernel = stride = [tp, ps, ps] and no bias over a (C, tp, ps, ps)
     // patch is a dot product with the flattened kernel [E, K].
-    embed: (g) => linear(g, g.input('pixel_values', 'float32', ['n', K]), { w: w('patch_embed.proj.weight'), out: E, in: K }, 'patch'), // [n, E]
+    embed: (g) => linear(g, g.input('pixel_values', 'float32', ['n', K]), { w: w('patch_embed.proj.weight'), out: E, in: K, key: vp + 'patch_embed.proj' }, 'patch'), // [n, E]
     head(g, h, _probs, _n, rows) {
       // PatchMerger: ln_q per patch, then each run of m² consecutive patches (one m×m window) → one
       // row. `rows` (merged towers) lists the patch rows in that order: whole windows, m² each.
       const Em = E * m * m;
       const ln = layerNorm(g, h, w('merger.ln_q.weight'), w('merger.ln_q.bias'), eps);
       const z = g.op('Reshape', [rows ? g.op('Gather', [ln, rows], { axis: 0 }) : ln, g.constI64([-1, Em])]); // [n/m², E·m²]
-      const mw = (i: number, o: number, k: number) => ({ w: w(`merger.mlp.${i}.weight`), b: w(`merger.mlp.${i}.bias`), out: o, in: k });
+      const mw = (i: number, o: number, k: number) => ({ w: w(`merger.mlp.${i}.weight`), b: w(`merger.mlp.${i}.bias`), out: o, in: k, key: vp + `merger.mlp.${i}` });
       const out = linear(g, activation(g, linear(g, z, mw(0, Em, Em)), 'gelu'), mw(2, d.out, Em));
       g.output(out, 'features', 'float32', ['tokens', d.out]);
     },

@@ -8,7 +8,7 @@
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import type { FeedValue } from '../runtime/ort.js';
 import { activation, fullAttention, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
-import { GraphBuilder } from '../graph/proto.js';
+import { GraphBuilder, type GraphOptions } from '../graph/proto.js';
 
 /** Norm weights: LayerNorm when `b` is present, RMSNorm otherwise. */
 export interface NormW {
@@ -61,7 +61,7 @@ export function readBlock(store: SafetensorsStore, prefix: string, names: BlockN
   const lin = (n: string): LinearW => {
     const { dims, data } = store.float(base + n + '.weight');
     const b = opt(n + '.bias');
-    return { w: data, out: dims[0]!, in: dims[1]!, ...(b ? { b } : {}) };
+    return { w: data, out: dims[0]!, in: dims[1]!, key: base + n, ...(b ? { b } : {}) };
   };
   const nrm = (n: string): NormW => (norm === 'layer' ? { w: t(n + '.weight'), b: t(n + '.bias') } : { w: t(n + '.weight') });
   const qkNorm = names.qNorm && store.has(base + names.qNorm + '.weight');
@@ -160,11 +160,12 @@ function rotaryInputs(g: GraphBuilder, dh: number): Rotary {
  * takes `hidden_in` [n, D] and starts with the MLP half of cᵢ; every segment but the last outputs
  * `hidden` and `attn_received` [n]; the last takes `rows` and runs the head.
  */
-export function buildTower(t: VitTower, cuts: number[] = []): Uint8Array[] {
+/** `opts.quant` makes every Linear MatMulNBits (LoadOptions.dtype). */
+export function buildTower(t: VitTower, cuts: number[] = [], opts: GraphOptions = {}): Uint8Array[] {
   const L = t.blocks.length;
   const d = t.dims;
   return Array.from({ length: cuts.length + 1 }, (_, s) => {
-    const g = new GraphBuilder(cuts.length ? `${t.name}_${s}` : t.name);
+    const g = new GraphBuilder(cuts.length ? `${t.name}_${s}` : t.name, opts);
     const first = s === 0;
     const last = s === cuts.length;
     let h = first ? t.embed(g) : g.input('hidden_in', 'float32', ['n', d.D]);

@@ -4,6 +4,7 @@
 // The last segment reads `rows`: in `unmerge` every original token's current row (the merged ones
 // copied back to their places), in `reduce` the kept units' rows, whole LM-token groups in order.
 import { LightVLMError } from '../errors.js';
+import type { GraphOptions } from '../graph/proto.js';
 import { buildTower, type VitPart, type VitTower } from '../models/vit.js';
 import { f32, i64, Session, type FeedValue } from '../runtime/ort.js';
 import { applyMerge, leastAttended, mergeLayers, TokenTrack, unitsAfter, type VitMergeOptions } from './policy.js';
@@ -30,13 +31,14 @@ export class MergedTower {
   private key = '';
   private sessions: Session[] = [];
 
-  constructor(private readonly tower: () => VitTower) {}
+  /** `graph` as the unmerged tower's (quantized Linear layers when the model is q8/q4). */
+  constructor(private readonly tower: () => VitTower, private readonly graph: GraphOptions = {}) {}
 
   private async segments(cuts: number[]): Promise<Session[]> {
     const key = cuts.join(',');
     if (key !== this.key) {
       await this.release();
-      const graphs = buildTower(this.tower(), cuts);
+      const graphs = buildTower(this.tower(), cuts, this.graph);
       this.sessions = [];
       for (const [i, g] of graphs.entries()) this.sessions.push(await Session.create(g, `vision segment ${i}`));
       this.key = key;
