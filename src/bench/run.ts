@@ -4,6 +4,7 @@
 // Each run passes the image itself (not a PreparedImage) so the vision encoder is timed every time,
 // unless `shareVision` is set: then one timed vision pass serves every run.
 import sharp from 'sharp';
+import { BYTES_PER_PARAM } from '../graph/quant.js';
 import type { GenerateStats, ModelInfo, VLM } from '../engine/types.js';
 import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../cli/specs.js';
 import type { MachineInfo } from './machine.js';
@@ -101,14 +102,14 @@ export function prefillFlop(info: Pick<ModelInfo, 'lmParams'>, s: Pick<GenerateS
   return 2 * info.lmParams * (meanImage + s.promptTokens - s.imageTokens);
 }
 
-/** Decode streams every LM weight once per token: fp32 → 4 bytes per parameter. */
-export const decodeBytesPerToken = (info: Pick<ModelInfo, 'lmParams'>): number => 4 * info.lmParams;
+/** Decode streams every LM weight once per token: 4 bytes per parameter at fp32, 1.16 at q8, 0.64 at q4. */
+export const decodeBytesPerToken = (info: Pick<ModelInfo, 'lmParams' | 'dtype'>): number => BYTES_PER_PARAM[info.dtype ?? 'fp32'] * info.lmParams;
 
 const FIELDS = ['visionMs', 'prefillMs', 'ttftMs', 'decodeTokensPerSecond', 'totalMs', 'peakRssMb'] as const;
 const orNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 /** One row per (combination, newTokens), medians over rounds, speedups paired against `none`. */
-export function buildBenchRows(combos: readonly Combo[], newTokens: readonly number[], samples: readonly BenchSample[], info: Pick<ModelInfo, 'lmParams'>, machine?: Pick<MachineInfo, 'matmulGflops' | 'memoryGBps'>): BenchRow[] {
+export function buildBenchRows(combos: readonly Combo[], newTokens: readonly number[], samples: readonly BenchSample[], info: Pick<ModelInfo, 'lmParams' | 'dtype'>, machine?: Pick<MachineInfo, 'matmulGflops' | 'memoryGBps'>): BenchRow[] {
   const base = findBaseline(combos);
   const rows: BenchRow[] = [];
   for (const nt of newTokens) {

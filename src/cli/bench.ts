@@ -48,8 +48,9 @@ vision ms, LM prefill ms, time to first token, decode tokens/s, total ms and pea
 median (min–max); speedups are medians of run-by-run ratios none/method from the same round.
 Machine: ONNX Runtime fp32 MatMul of two 2048×2048 matrices (best GFLOP/s) and a 256 MB
 Float64Array copy (best GB/s, read + write). Achieved prefill GFLOP/s = 2 × LM parameters ×
-(image tokens averaged over layers + text tokens) / prefill time; decode GB/s = 4 bytes × LM
-parameters × decode tokens/s (fp32 weights streamed once per token). Ctrl-C reports the rounds done.
+(image tokens averaged over layers + text tokens) / prefill time; decode GB/s = bytes per weight
+(4 fp32, 1.16 q8, 0.64 q4: every weight streamed once per token) × LM parameters × decode tokens/s.
+Ctrl-C reports the rounds done.
 `;
 
 const FLAGS = {

@@ -18,7 +18,7 @@
 //   attn_last.l   [T_l]               head-mean softmax attention of the last query row: the
 //                                     importance score pyramid merging ranks image tokens by
 // The causal mask is built from shapes: query row i sits at cache index P_l + i.
-import { GraphBuilder, type GraphOptions } from './proto.js';
+import { F, GraphBuilder, type GraphOptions } from './proto.js';
 import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
 import type { TextConfig } from '../models/config.js';
 
@@ -67,32 +67,61 @@ export function buildDecoderStage(
     g.output(newK, `new_key.${l}`, 'float32', ['S', Hkv * dh]);
     g.output(v!, `new_value.${l}`, 'float32', ['S', Hkv * dh]);
     const Kall = g.op('Concat', [pastK, newK], { axis: 0 }); // [T, Hkv·dh]
-    const Vall = g.op('Concat', [pastV, v!], { axis: 0 });
     const kT = g.op('Transpose', [g.op('Reshape', [Kall, g.constI64([-1, Hkv, dh])])], { perm: [1, 2, 0] }); // [Hkv,dh,T]
-    const vT = g.op('Transpose', [g.op('Reshape', [Vall, g.constI64([-1, Hkv, dh])])], { perm: [1, 0, 2] }); // [Hkv,T,dh]
-    // GQA without repeat_kv: query head h uses kv head h / G, so group the G heads of a kv head.
-    const qg = g.op('Reshape', [
-      g.op('Transpose', [g.op('Reshape', [qr, g.constI64([-1, Hkv, G, dh])])], { perm: [1, 2, 0, 3] }), // [Hkv,G,S,dh]
-      g.constI64([Hkv, -1, dh]),
-    ]); // [Hkv, G·S, dh]
-    const logits = g.op('Reshape', [g.op('MatMul', [qg, kT]), g.constI64([H, -1, 0])]); // [H,S,T]
     const T = g.op('Gather', [g.op('Shape', [Kall]), g.constI64([0], [])], { axis: 0 });
     const P = g.op('Sub', [T, S]);
-    const kpos = g.op('Range', [g.constI64([0], []), T, g.constI64([1], [])]); // [T]
-    const qpos = g.op('Unsqueeze', [g.op('Range', [P, T, g.constI64([1], [])]), g.constI64([1])]); // [S,1]
-    const mask = g.op('Where', [g.op('Greater', [kpos, qpos]), negInf, zero]); // [S,T]
-    const scaled = g.op('Add', [logits, mask]);
-    const probs = g.op('Softmax', [scaled], { axis: -1 }); // [H,S,T]
-    const rows = g.op('Slice', [probs, scoreFrom, g.constI64([2 ** 62]), g.constI64([1])]);
-    const score = g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 });
-    g.output(score, `score.${l}`, 'float32', [`T${l}`]);
-    const last = g.op('Slice', [probs, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]); // [H,1,T]
-    g.output(g.op('ReduceMean', [last], { axes: [0, 1], keepdims: 0 }), `attn_last.${l}`, 'float32', [`T${l}`]);
-    const ctx = g.op('MatMul', [g.op('Reshape', [probs, g.constI64([Hkv, -1, 0])]), vT]); // [Hkv,G·S,dh]
-    const ctx2 = g.op('Reshape', [
-      g.op('Transpose', [g.op('Reshape', [ctx, g.constI64([Hkv, G, -1, dh])])], { perm: [2, 0, 1, 3] }), // [S,Hkv,G,dh]
-      g.constI64([-1, H * dh]),
-    ]);
+    // Softmax attention probs [H, S', T] of the query rows r >= from (int64 [1]); row r sits at
+    // cache index P + r. GQA without repeat_kv: query head h uses kv head h / G, so the G heads of
+    // a kv head are grouped into one MatMul.
+    const probsFrom = (from: string): string => {
+      const qs = g.op('Slice', [qr, from, g.constI64([2 ** 62]), g.constI64([0])]); // [S',H,dh]
+      const qg = g.op('Reshape', [
+        g.op('Transpose', [g.op('Reshape', [qs, g.constI64([-1, Hkv, G, dh])])], { perm: [1, 2, 0, 3] }), // [Hkv,G,S',dh]
+        g.constI64([Hkv, -1, dh]),
+      ]); // [Hkv, G·S', dh]
+      const logits = g.op('Reshape', [g.op('MatMul', [qg, kT]), g.constI64([H, -1, 0])]); // [H,S',T]
+      const first = g.op('Add', [P, g.op('Gather', [from, g.constI64([0], [])], { axis: 0 })]);
+      const kpos = g.op('Range', [g.constI64([0], []), T, g.constI64([1], [])]); // [T]
+      const qpos = g.op('Unsqueeze', [g.op('Range', [first, T, g.constI64([1], [])]), g.constI64([1])]); // [S',1]
+      const mask = g.op('Where', [g.op('Greater', [kpos, qpos]), negInf, zero]); // [S',T]
+      return g.op('Softmax', [g.op('Add', [logits, mask])], { axis: -1 });
+    };
+    // Score side outputs: Σ over rows >= score_from of the head-mean probs, and the last row's.
+    const scoreOut = (rows: string) => {
+      const score = g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 });
+      g.output(score, `score.${l}`, 'float32', [`T${l}`]);
+      const last = g.op('Slice', [rows, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]); // [H,1,T]
+      g.output(g.op('ReduceMean', [last], { axes: [0, 1], keepdims: 0 }), `attn_last.${l}`, 'float32', [`T${l}`]);
+    };
+    let ctx2: string;
+    if (opts.fusedAttention) {
+      // The output through GroupQueryAttention (com.microsoft): one [H,S,T] buffer, softmax in
+      // place, no mask tensor. q is pre-scaled and both q and k are rotated, so scale = 1 and
+      // do_rotary = 0. Past in BNSH [1,Hkv,P,dh]; seqlens_k = T − 1, total_sequence_length = T.
+      const bnsh = (x: string) => g.op('Unsqueeze', [g.op('Transpose', [g.op('Reshape', [x, g.constI64([-1, Hkv, dh])])], { perm: [1, 0, 2] }), g.constI64([0])]);
+      const b3 = (x: string) => g.op('Unsqueeze', [x, g.constI64([0])]); // [S,·] → [1,S,·]
+      const i32 = (x: string) => g.op('Cast', [x], { to: 6 });
+      const [out] = g.opN(
+        'GroupQueryAttention',
+        [b3(g.op('Reshape', [qr, g.constI64([-1, H * dh])])), b3(newK), b3(v!), bnsh(pastK), bnsh(pastV), i32(g.op('Unsqueeze', [g.op('Sub', [T, g.constI64([1], [])]), g.constI64([0])])), i32(T)],
+        3,
+        { num_heads: H, kv_num_heads: Hkv, scale: F(1), do_rotary: 0 },
+        'com.microsoft',
+      );
+      ctx2 = g.op('Reshape', [out!, g.constI64([-1, H * dh])]);
+      // the side outputs from the rows asked for only: one row by default (score_from = S − 1)
+      scoreOut(probsFrom(scoreFrom));
+    } else {
+      const probs = probsFrom(g.constI64([0])); // [H,S,T]
+      scoreOut(g.op('Slice', [probs, scoreFrom, g.constI64([2 ** 62]), g.constI64([1])]));
+      const Vall = g.op('Concat', [pastV, v!], { axis: 0 });
+      const vT = g.op('Transpose', [g.op('Reshape', [Vall, g.constI64([-1, Hkv, dh])])], { perm: [1, 0, 2] }); // [Hkv,T,dh]
+      const ctx = g.op('MatMul', [g.op('Reshape', [probs, g.constI64([Hkv, -1, 0])]), vT]); // [Hkv,G·S,dh]
+      ctx2 = g.op('Reshape', [
+        g.op('Transpose', [g.op('Reshape', [ctx, g.constI64([Hkv, G, -1, dh])])], { perm: [2, 0, 1, 3] }), // [S,Hkv,G,dh]
+        g.constI64([-1, H * dh]),
+      ]);
+    }
     h = g.op('Add', [h, linear(g, ctx2, w.o, `l${l}.o`)]);
 
     // --- SwiGLU MLP ---

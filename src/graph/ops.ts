@@ -12,6 +12,19 @@ export interface LinearW {
   key?: string; // checkpoint tensor name(s): the quantized-weight cache key; without it, never cached
 }
 
+/** A LinearW whose weight is read on first access of `.w` (and not kept by this object). */
+export function lazyLinear(key: string, read: () => Float32Array, out: number, inDim: number, b?: Float32Array): LinearW {
+  return {
+    get w() {
+      return read();
+    },
+    out,
+    in: inDim,
+    key,
+    ...(b ? { b } : {}),
+  };
+}
+
 /**
  * y[rows, out] = x[rows, in] · Wᵀ + b. In a quantized graph: MatMulNBits (com.microsoft) over the
  * block-quantized weight, B [out, ceil(in/32), 32·bits/8], scales and zero points [out, blocks], same result layout.

@@ -38,6 +38,8 @@ function attribute(name: string, a: Attr) {
 /** How a graph is built: fp32 Gemm (default) or quantized Linear layers. */
 export interface GraphOptions {
   quant?: LinearQuantizer;
+  /** LM stages: attention output through com.microsoft GroupQueryAttention instead of standard ops. */
+  fusedAttention?: boolean;
 }
 
 export class GraphBuilder {

@@ -32,6 +32,9 @@ export interface LinearQuantizer {
   get(p: { w: Float32Array; out: number; in: number; key?: string }): QuantizedLinear;
 }
 
+/** Bytes streamed per weight: packed values + an fp32 scale and a zero point per block of 32. */
+export const BYTES_PER_PARAM: Record<DType, number> = { fp32: 4, q8: 1 + 4 / BLOCK + 1 / BLOCK, q4: 0.5 + 4 / BLOCK + 0.5 / BLOCK };
+
 export const bitsOf = (d: DType): 4 | 8 => (d === 'q4' ? 4 : 8);
 
 /** Byte sizes of the three arrays for a [N, K] weight. */

@@ -3,7 +3,7 @@
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
 import type { DecoderLayerWeights } from '../graph/decoderStage.js';
-import type { LinearW } from '../graph/ops.js';
+import { lazyLinear, type LinearW } from '../graph/ops.js';
 import type { TextConfig } from './config.js';
 
 const LM_PREFIXES = ['language_model.model.', 'model.language_model.', 'model.', 'language_model.'];
@@ -91,17 +91,4 @@ export class LanguageModelWeights {
       down: lazyLinear(t('mlp.down_proj'), () => this.f(p + 'mlp.down_proj.weight'), D, I, db),
     };
   }
-}
-
-/** A LinearW whose weight is read on first access of `.w` (and not kept by this object). */
-export function lazyLinear(key: string, read: () => Float32Array, out: number, inDim: number, b?: Float32Array): LinearW {
-  return {
-    get w() {
-      return read();
-    },
-    out,
-    in: inDim,
-    key,
-    ...(b ? { b } : {}),
-  };
 }

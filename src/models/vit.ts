@@ -7,7 +7,7 @@
 // Activations are [n, D]: the n tokens of ONE image (or tile); n may be symbolic.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import type { FeedValue } from '../runtime/ort.js';
-import { activation, fullAttention, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
+import { activation, fullAttention, lazyLinear, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
 import { GraphBuilder, type GraphOptions } from '../graph/proto.js';
 
 /** Norm weights: LayerNorm when `b` is present, RMSNorm otherwise. */
@@ -58,10 +58,11 @@ export function readBlock(store: SafetensorsStore, prefix: string, names: BlockN
   const base = prefix + names.block(layer);
   const t = (n: string) => store.float(base + n).data;
   const opt = (n: string | undefined) => (n !== undefined && store.has(base + n) ? t(n) : undefined);
+  // Read on first use: a quantized build served from the disk cache never widens these to fp32.
   const lin = (n: string): LinearW => {
-    const { dims, data } = store.float(base + n + '.weight');
-    const b = opt(n + '.bias');
-    return { w: data, out: dims[0]!, in: dims[1]!, key: base + n, ...(b ? { b } : {}) };
+    const name = base + n + '.weight';
+    const dims = store.entries.get(name)?.shape ?? store.float(name).dims; // (the read throws the typed "missing" error)
+    return lazyLinear(base + n, () => store.float(name).data, dims[0]!, dims[1]!, opt(n + '.bias'));
   };
   const nrm = (n: string): NormW => (norm === 'layer' ? { w: t(n + '.weight'), b: t(n + '.bias') } : { w: t(n + '.weight') });
   const qkNorm = names.qNorm && store.has(base + names.qNorm + '.weight');
