@@ -6,6 +6,7 @@
 // The layers are cut into segments of `segmentLayers` so that the padded scratch only ever holds a
 // few layers (reused from segment to segment), not a second copy of the whole batch's cache.
 import { buildBatchDecode } from '../graph/batchDecode.js';
+import type { GraphOptions } from '../graph/proto.js';
 import type { LayerCache } from '../kvcache/cache.js';
 import type { TextConfig } from '../models/config.js';
 import type { LanguageModelWeights } from '../models/llm.js';
@@ -32,13 +33,14 @@ export class BatchDecoder {
 
   private constructor(private readonly cfg: TextConfig) {}
 
-  static async create(lm: LanguageModelWeights, cfg: TextConfig, segmentLayers = 4): Promise<BatchDecoder> {
+  /** `graph` as the single-sequence decoder's (quantized Linear layers when the model is q8/q4). */
+  static async create(lm: LanguageModelWeights, cfg: TextConfig, segmentLayers = 4, graph: GraphOptions = {}): Promise<BatchDecoder> {
     const d = new BatchDecoder(cfg);
     for (let from = 0; from < cfg.layers; from += segmentLayers) {
       const to = Math.min(cfg.layers, from + segmentLayers);
       const layers = [];
       for (let l = from; l < to; l++) layers.push({ index: l, w: lm.layer(l) });
-      d.segments.push({ from, to, session: await Session.create(buildBatchDecode(cfg, layers), `batch decode layers ${from}-${to - 1}`) });
+      d.segments.push({ from, to, session: await Session.create(buildBatchDecode(cfg, layers, graph), `batch decode layers ${from}-${to - 1}`) });
     }
     return d;
   }

@@ -29,7 +29,7 @@ export class Decoder {
   constructor(
     private readonly lm: LanguageModelWeights,
     readonly cfg: TextConfig,
-    private readonly graph: GraphOptions = {},
+    readonly graph: GraphOptions = {},
     private readonly floatHead = false,
   ) {
     this.dims = cfg;

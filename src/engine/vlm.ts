@@ -242,7 +242,7 @@ export class Engine implements VLM {
   scheduler(opts?: SchedulerOptions): Scheduler {
     if (opts && this.sched) throw new LightVLMError('internal: the scheduler is configured before the first request.', 70);
     this.sched ??= new Scheduler(
-      { ctx: this.ctx, batchDecoder: () => (this.batch ??= BatchDecoder.create(this.family.lm, this.family.text)) },
+      { ctx: this.ctx, batchDecoder: () => (this.batch ??= BatchDecoder.create(this.family.lm, this.family.text, 4, this.decoder.graph)) },
       opts,
     );
     return this.sched;

@@ -18,14 +18,14 @@
 //                                     accumulate per sequence
 // Numerically this is the single-sequence stage graph (decoderStage.ts) at S = 1 with padded keys
 // whose probabilities are exactly zero, so a sequence decodes the same inside a batch as alone.
-import { GraphBuilder } from './proto.js';
+import { GraphBuilder, type GraphOptions } from './proto.js';
 import { activation, linear, rmsNorm, rope } from './ops.js';
 import type { DecoderLayerWeights, TextDims } from './decoderStage.js';
 
-export function buildBatchDecode(dims: TextDims, layers: { index: number; w: DecoderLayerWeights }[]): Uint8Array {
+export function buildBatchDecode(dims: TextDims, layers: { index: number; w: DecoderLayerWeights }[], opts: GraphOptions = {}): Uint8Array {
   const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = dims;
   const G = H / Hkv;
-  const g = new GraphBuilder(`batch_decode.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`);
+  const g = new GraphBuilder(`batch_decode.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, { ...(opts.quant ? { quant: opts.quant } : {}) });
   let h = g.input('hidden', 'float32', ['B', D]);
   const cos = g.op('Unsqueeze', [g.input('cos', 'float32', ['B', dh]), g.constI64([1])]); // [B,1,dh]
   const sin = g.op('Unsqueeze', [g.input('sin', 'float32', ['B', dh]), g.constI64([1])]);

@@ -16,13 +16,13 @@ export type ElemType = 'float32' | 'int64';
 
 const elem = (t: ElemType): number => (t === 'float32' ? DT.FLOAT : DT.INT64);
 
-function valueInfo(name: string, t: ElemType, dims: Dim[]) {
+function valueInfo(name: string, t: ElemType, dims?: Dim[]) {
   return onnx.ValueInfoProto.create({
     name,
     type: {
       tensorType: {
         elemType: elem(t),
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        ...(dims ? { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } : {}),
       },
     },
   });
@@ -38,7 +38,7 @@ function attribute(name: string, a: Attr) {
 /** How a graph is built: fp32 Gemm (default) or quantized Linear layers. */
 export interface GraphOptions {
   quant?: LinearQuantizer;
-  /** LM stages: attention output through com.microsoft GroupQueryAttention instead of standard ops. */
+  /** LM stages: prefill attention through com.microsoft GroupQueryAttention (default); false = standard ops everywhere. */
   fusedAttention?: boolean;
 }
 
@@ -53,12 +53,49 @@ export class GraphBuilder {
   /** With `quant`, linear() emits MatMulNBits over block-quantized weights instead of Gemm. */
   readonly quant: LinearQuantizer | undefined;
 
+  /** Set on If-branch builders: value names come from the root so they never clash. */
+  private parent: GraphBuilder | undefined;
+
   constructor(readonly name: string, opts: GraphOptions = {}) {
     this.quant = opts.quant;
   }
 
   private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return this.parent ? this.parent.fresh(hint) : `${hint}_${this.counter++}`;
+  }
+
+  /**
+   * An If node. Each branch is built on a child builder (values of this graph are visible in it by
+   * name) and returns `types.length` values; the node returns the taken branch's values. Only the
+   * taken branch runs, so e.g. prefill and decode can use different attention kernels in one session.
+   */
+  ifElse(cond: string, types: ElemType[], then: (b: GraphBuilder) => string[], otherwise: (b: GraphBuilder) => string[]): string[] {
+    const branch = (name: string, build: (b: GraphBuilder) => string[]) => {
+      const b = new GraphBuilder(name, { ...(this.quant ? { quant: this.quant } : {}) });
+      b.parent = this;
+      const outs = build(b);
+      const names = outs.map((o, i) => {
+        const n = this.fresh(`${name}_out`);
+        b.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [o], output: [n] }));
+        b.outputs.push(valueInfo(n, types[i]!));
+        return n;
+      });
+      void names;
+      return onnx.GraphProto.create({ name, node: b.nodes as never, initializer: b.inits as never, output: b.outputs as never });
+    };
+    const out = types.map(() => this.fresh('if'));
+    this.nodes.push(
+      onnx.NodeProto.create({
+        opType: 'If',
+        input: [cond],
+        output: out,
+        attribute: [
+          { name: 'then_branch', type: AT.GRAPH, g: branch(this.fresh('then'), then) },
+          { name: 'else_branch', type: AT.GRAPH, g: branch(this.fresh('else'), otherwise) },
+        ],
+      }),
+    );
+    return out;
   }
 
   input(name: string, t: ElemType, dims: Dim[]): string {
