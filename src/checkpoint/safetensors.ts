@@ -76,11 +76,16 @@ function toFloat32(dtype: string, buf: Buffer): Float32Array {
   const out = new Float32Array(n);
   if (dtype === 'F32') {
     new Uint8Array(out.buffer).set(buf);
-  } else if (dtype === 'BF16') {
-    const u32 = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) u32[i] = buf.readUInt16LE(2 * i) << 16;
   } else {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(buf.readUInt16LE(2 * i));
+    // A u16 view (little-endian hosts, as Node's platforms are) instead of readUInt16LE per value:
+    // ~5x faster, which is most of a bf16 checkpoint's load time.
+    const u16 = buf.byteOffset % 2 === 0 ? new Uint16Array(buf.buffer, buf.byteOffset, n) : new Uint16Array(Uint8Array.from(buf).buffer);
+    if (dtype === 'BF16') {
+      const u32 = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) u32[i] = u16[i]! << 16; // bf16 is the upper half of an fp32
+    } else {
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(u16[i]!);
+    }
   }
   return out;
 }
