@@ -4,7 +4,7 @@ import path from 'node:path';
 import { LightVLMError } from '../errors.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { DEMO_MODEL, num } from './common.js';
-import { parseFlags } from './measureShared.js';
+import { DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
 
 const HELP = `Usage: lightvlm serve [--model DIR] [--host 127.0.0.1] [--port 8080] [options]
 
@@ -31,6 +31,7 @@ Options:
   --request-timeout S        seconds before a running request is cancelled with 503 (default 600)
   --allow-local-images DIR   accept image_url paths inside DIR (off: only data: URLs)
   --threads N                ONNX Runtime threads (default: all cores)
+  --dtype D                  ${DTYPE_HELP}
   -h, --help                 show this help
 `;
 
@@ -49,6 +50,7 @@ const OPTIONS = {
   'request-timeout': { type: 'string' },
   'allow-local-images': { type: 'string' },
   threads: { type: 'string' },
+  dtype: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -78,7 +80,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const kvMemory = parseBytes(v['kv-memory'], '--kv-memory');
   const { Engine } = await import('../engine/vlm.js');
   const { createServer } = await import('../server/app.js');
-  const engine = await Engine.load(dir);
+  const load = dtypeLoadOptions(v.dtype, resolveIo());
+  const engine = await Engine.load(dir, load.opts);
+  load.done();
   engine.maxImagePixels = int('max-image-pixels', 1) ?? 25_000_000;
   engine.scheduler({ maxBatch: int('max-batch', 1) ?? 16, maxQueue: int('max-queue', 0) ?? 64, ...(kvMemory ? { kvMemory } : {}) });
   const server = createServer(engine, {
