@@ -147,6 +147,10 @@ export class Engine implements VLM {
     if (vitMerge) {
       const vm = resolveVitMerge(vitMerge);
       if (!this.family.vit || !this.merged) throw new LightVLMError(`vitMerge is not supported for ${this.family.modelType} models.`, 'E_UNSUPPORTED');
+      // segment graphs for a new setting are built once, off the clock (like the LM's stage graphs)
+      const tb = performance.now();
+      await this.merged.ready(vm, this.family.vit.depth);
+      t0 += performance.now() - tb;
       const r = await this.merged.run(this.family.vit.parts(inputs), vm, this.family.vit.depth);
       return {
         ...base,

@@ -1,5 +1,6 @@
 // `run --explain out.png`: the image once per merge stage, with the image tokens that stage kept
-// left bright and the merged-away ones darkened. The first panel is the input (every token).
+// left bright and the merged-away ones darkened. The first panel is the input (every token); with
+// vitMerge, one panel per vision merge layer comes next.
 // The drawn grid is the last image part: the whole image for LLaVA / Qwen2-VL, the thumbnail
 // (whole image) for tiled InternVL prompts.
 import sharp from 'sharp';
@@ -15,9 +16,16 @@ export async function drawExplanation(imagePath: string, result: GenerateResult,
   const panelW = PANEL;
   const panelH = Math.round((PANEL * grid.h) / grid.w);
   const base = await sharp(imagePath).removeAlpha().resize(panelW, panelH, { fit: 'fill' }).png().toBuffer();
-  const stages = [{ label: `input: ${total} tokens`, kept: null as Set<number> | null }].concat(
-    result.kept.map((k) => ({ label: `layer ${k.layer}: ${k.imageIndices.length} kept`, kept: new Set(k.imageIndices) })),
-  );
+  // vitMerge panels first: a token darkens by the fraction of its patches merged away in the tower.
+  // With `reduce`, the LM's image-token indices count only the tokens the tower kept (lmKeep).
+  const v = result.vision;
+  const lmKeep = v?.lmKeep;
+  const toOrig = (i: number) => (lmKeep ? lmKeep[i]! : i);
+  type Stage = { label: string; kept: Set<number> | null; shade?: Float32Array };
+  const stages: Stage[] = [{ label: `input: ${total} tokens`, kept: null }];
+  v?.layers.forEach((layer, j) => stages.push({ label: `vision ${layer}: ${v.tokensPerLayer[layer + 1] ?? ''} rows (${v.mode})`, kept: null, shade: v.mergedAway[j]! }));
+  for (const k of result.kept) stages.push({ label: `layer ${k.layer}: ${k.imageIndices.length} kept`, kept: new Set(k.imageIndices.map(toOrig)) });
+  if (lmKeep && result.kept.length === 0) stages.push({ label: `to the LM: ${lmKeep.length} tokens`, kept: new Set(lmKeep) });
   const cw = panelW / grid.w;
   const ch = panelH / grid.h;
   const labelH = 22;
@@ -25,10 +33,11 @@ export async function drawExplanation(imagePath: string, result: GenerateResult,
     stages.map(async (s) => {
       const rects: string[] = [];
       for (let i = 0; i < n; i++) {
-        if (!s.kept || s.kept.has(offset + i)) continue;
+        const opacity = s.shade ? 0.72 * s.shade[offset + i]! : s.kept && !s.kept.has(offset + i) ? 0.72 : 0;
+        if (opacity === 0) continue;
         const x = (i % grid.w) * cw;
         const y = Math.floor(i / grid.w) * ch;
-        rects.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${cw.toFixed(1)}" height="${ch.toFixed(1)}" fill="black" fill-opacity="0.72"/>`);
+        rects.push(`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${cw.toFixed(1)}" height="${ch.toFixed(1)}" fill="black" fill-opacity="${opacity.toFixed(2)}"/>`);
       }
       const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${panelW}" height="${panelH}">${rects.join('')}</svg>`;
       return sharp(base).composite([{ input: Buffer.from(svg) }]).png().toBuffer();

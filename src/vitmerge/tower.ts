@@ -26,41 +26,54 @@ export interface MergedOutput {
   trace: VitTrace;
 }
 
-/** Segment sessions for one set of cuts, built on first use; one set is held at a time. */
+/** Segment sessions per set of cuts, built on first use; the last few sets are kept (eval and bench alternate settings). */
 export class MergedTower {
-  private key = '';
-  private sessions: Session[] = [];
+  private readonly sets = new Map<string, Session[]>();
 
   /** `graph` as the unmerged tower's (quantized Linear layers when the model is q8/q4). */
-  constructor(private readonly tower: () => VitTower, private readonly graph: GraphOptions = {}) {}
+  constructor(
+    private readonly tower: () => VitTower,
+    private readonly graph: GraphOptions = {},
+    private readonly keepSets = 3,
+  ) {}
 
   private async segments(cuts: number[]): Promise<Session[]> {
     const key = cuts.join(',');
-    if (key !== this.key) {
-      await this.release();
-      const graphs = buildTower(this.tower(), cuts, this.graph);
-      this.sessions = [];
-      for (const [i, g] of graphs.entries()) this.sessions.push(await Session.create(g, `vision segment ${i}`));
-      this.key = key;
+    let set = this.sets.get(key);
+    if (set) {
+      this.sets.delete(key); // most recently used last
+    } else {
+      set = [];
+      for (const [i, g] of buildTower(this.tower(), cuts, this.graph).entries()) set.push(await Session.create(g, `vision segment ${i}`));
+      while (this.sets.size >= this.keepSets) {
+        const [oldest, old] = this.sets.entries().next().value as [string, Session[]];
+        this.sets.delete(oldest);
+        for (const s of old) await s.release();
+      }
     }
-    return this.sessions;
+    this.sets.set(key, set);
+    return set;
   }
 
   async release(): Promise<void> {
-    for (const s of this.sessions) await s.release();
-    this.sessions = [];
-    this.key = '';
+    for (const set of this.sets.values()) for (const s of set) await s.release();
+    this.sets.clear();
+  }
+
+  /** Builds (once) the segment sessions for `o`: a load-time cost, kept out of the vision clock. */
+  async ready(o: VitMergeOptions, depth: number): Promise<Session[]> {
+    try {
+      return await this.segments(mergeLayers(o, depth));
+    } catch (e) {
+      if (e instanceof RangeError) throw new LightVLMError(e.message, 'E_OPTION');
+      throw e;
+    }
   }
 
   /** Runs every part through the segments with merging; `depth` = blocks the tower runs. */
   async run(parts: VitPart[], o: VitMergeOptions, depth: number): Promise<MergedOutput> {
-    let cuts: number[];
-    try {
-      cuts = mergeLayers(o, depth);
-    } catch (e) {
-      throw new LightVLMError((e as Error).message, 'E_OPTION');
-    }
-    const segs = await this.segments(cuts);
+    const segs = await this.ready(o, depth);
+    const cuts = mergeLayers(o, depth);
     const last = segs[segs.length - 1]!;
     const withCls = last.outputNames.includes('cls_attn');
     const feats: Float32Array[] = [];
