@@ -3,26 +3,29 @@
 import { LightVLMError } from '../errors.js';
 import { VIT_MERGE_MODES, type VitMergeMode, type VitMergeOptions } from './policy.js';
 
-/** The default when only a mode (or nothing) is given; see docs/vit-merge.md for the measurements. */
-export const DEFAULT_VIT_MERGE: Readonly<Required<VitMergeOptions>> = { mode: 'unmerge', layer: 2, keep: 0.5, layers: 2 };
+/**
+ * The default when only a mode (or nothing) is given; see docs/vit-merge.md for the measurements.
+ * The first merge layer is left to the tower (`defaultMergeLayer`: round(depth / 6)).
+ */
+export const DEFAULT_VIT_MERGE: Readonly<Omit<Required<VitMergeOptions>, 'layer'>> = { mode: 'unmerge', keep: 0.4, layers: 2 };
 
 /** Fills defaults and checks ranges; errors name the field and the valid values. */
-export function resolveVitMerge(o: Partial<VitMergeOptions>, where = 'vitMerge'): Required<VitMergeOptions> {
+export function resolveVitMerge(o: Partial<VitMergeOptions>, where = 'vitMerge'): VitMergeOptions & { layers: number } {
   const mode = o.mode ?? DEFAULT_VIT_MERGE.mode;
   if (!(VIT_MERGE_MODES as readonly string[]).includes(mode)) {
     throw new LightVLMError(`${where}: mode '${mode}' is not one of ${VIT_MERGE_MODES.join(', ')}.`, 'E_OPTION');
   }
-  const layer = o.layer ?? DEFAULT_VIT_MERGE.layer;
+  const layer = o.layer;
   const keep = o.keep ?? DEFAULT_VIT_MERGE.keep;
   const layers = o.layers ?? DEFAULT_VIT_MERGE.layers;
-  if (!Number.isInteger(layer) || layer < 0) throw new LightVLMError(`${where}: layer must be a vision block index >= 0, got ${layer}.`, 'E_OPTION');
+  if (layer !== undefined && (!Number.isInteger(layer) || layer < 0)) throw new LightVLMError(`${where}: layer must be a vision block index >= 0, got ${layer}.`, 'E_OPTION');
   if (!(keep > 0 && keep <= 1)) throw new LightVLMError(`${where}: keep must be a fraction in (0, 1], got ${keep}.`, 'E_OPTION');
   if (!Number.isInteger(layers) || layers < 1) throw new LightVLMError(`${where}: layers must be a whole number >= 1, got ${layers}.`, 'E_OPTION');
-  return { mode, layer, keep, layers };
+  return { mode, ...(layer !== undefined ? { layer } : {}), keep, layers };
 }
 
-/** `unmerge:2:0.5:2` → options; `off` / `none` → undefined. Missing fields take the default. */
-export function parseVitMergeSpec(spec: string): Required<VitMergeOptions> | undefined {
+/** `unmerge:2:0.5:2` → options (LAYER '' or 'auto': the tower's default); `off` / `none` → undefined. Missing fields take the default. */
+export function parseVitMergeSpec(spec: string): (VitMergeOptions & { layers: number }) | undefined {
   const s = spec.trim().toLowerCase();
   if (s === 'off' || s === 'none') return undefined;
   const parts = s.split(':');
@@ -34,7 +37,7 @@ export function parseVitMergeSpec(spec: string): Required<VitMergeOptions> | und
     if (!Number.isFinite(v)) throw new LightVLMError(`${where}: ${what} '${raw}' is not a number.`, 'E_OPTION');
     return v;
   };
-  const layer = num(parts[1], 'LAYER');
+  const layer = parts[1] === 'auto' ? undefined : num(parts[1], 'LAYER');
   const keep = num(parts[2], 'KEEP');
   const layers = num(parts[3], 'LAYERS');
   return resolveVitMerge(
@@ -44,4 +47,4 @@ export function parseVitMergeSpec(spec: string): Required<VitMergeOptions> | und
 }
 
 export const vitMergeLabel = (o: VitMergeOptions | undefined): string =>
-  o === undefined ? 'off' : `${o.mode}:${o.layer}:${o.keep}:${o.layers ?? 1}`;
+  o === undefined ? 'off' : `${o.mode}:${o.layer ?? 'auto'}:${o.keep}:${o.layers ?? 1}`;

@@ -13,8 +13,8 @@ export type VitMergeMode = (typeof VIT_MERGE_MODES)[number];
 export interface VitMergeOptions {
   /** reduce: fewer tokens reach the LM. unmerge: merged tokens are copied back before the projector. */
   mode: VitMergeMode;
-  /** First merge layer: 0-based vision block index; merging acts after its attention half. */
-  layer: number;
+  /** First merge layer: 0-based vision block index; merging acts after its attention half. Default: round(depth / 6). */
+  layer?: number;
   /** Fraction of the mergeable units left after the last merge layer, in (0, 1]. */
   keep: number;
   /** Merge layers, consecutive from `layer` (default 1); the reduction is spread geometrically. */
@@ -27,12 +27,16 @@ export interface VitMergeOptions {
  */
 export function mergeLayers(o: VitMergeOptions, depth: number): number[] {
   const count = o.layers ?? 1;
-  const cuts = Array.from({ length: count }, (_, j) => o.layer + j);
-  if (o.layer < 0 || cuts[cuts.length - 1]! > depth - 2) {
-    throw new RangeError(`vitMerge layers ${o.layer}..${cuts[cuts.length - 1]} do not fit this vision tower: merge layers must lie in 0..${depth - 2} (it runs ${depth} blocks).`);
+  const first = o.layer ?? defaultMergeLayer(depth);
+  const cuts = Array.from({ length: count }, (_, j) => first + j);
+  if (first < 0 || cuts[cuts.length - 1]! > depth - 2) {
+    throw new RangeError(`vitMerge layers ${first}..${cuts[cuts.length - 1]} do not fit this vision tower: merge layers must lie in 0..${depth - 2} (it runs ${depth} blocks).`);
   }
   return cuts;
 }
+
+/** The first merge layer when none is given: round(depth / 6) (measured: docs/vit-merge.md). */
+export const defaultMergeLayer = (depth: number): number => Math.round(depth / 6);
 
 /** Units left after merge j (0-based) of `count`, from `initial`: round(initial · keep^((j+1)/count)), at least 1. */
 export function unitsAfter(initial: number, keep: number, j: number, count: number): number {

@@ -49,7 +49,9 @@ test('schedules: geometric over the merge layers, layers inside the tower', () =
 test('--vit-merge specs and library options', () => {
   assert.equal(parseVitMergeSpec('off'), undefined);
   assert.deepEqual(parseVitMergeSpec('reduce:3:0.25:2'), { mode: 'reduce', layer: 3, keep: 0.25, layers: 2 });
-  assert.equal(parseVitMergeSpec('unmerge')!.mode, 'unmerge');
+  assert.deepEqual(parseVitMergeSpec('unmerge'), { mode: 'unmerge', keep: 0.4, layers: 2 });
+  assert.deepEqual(mergeLayers(parseVitMergeSpec('unmerge')!, 24), [4, 5]); // round(24 / 6)
+  assert.equal(vitMergeLabel(parseVitMergeSpec('reduce:auto:0.3')), 'reduce:auto:0.3:2');
   assert.throws(() => parseVitMergeSpec('shrink'), /mode 'shrink' is not one of reduce, unmerge/);
   assert.throws(() => parseVitMergeSpec('reduce:1:1.5'), /keep must be a fraction/);
   assert.throws(() => parseVitMergeSpec('reduce:x'), /LAYER 'x' is not a number/);
