@@ -6,8 +6,8 @@
 //    `kvMemory` bytes. The reservation is an upper bound of the sequence's cache computed from its
 //    own acceleration settings (merged prompt rows, KV budget), and shrinks to the real rows once
 //    prefill is done: compressed sequences let more requests run at once.
-//  * Interleaving: ONNX Runtime blocks the event loop, so compute is serialised through one FIFO
-//    lock. The decode loop takes it for one batched step of every decoding sequence, a prefilling
+//  * Interleaving: ONNX Runtime blocks the event loop, so compute is serialised through one
+//    lock (ComputeLock). The decode loop takes it for one batched step of every decoding sequence, a prefilling
 //    sequence takes it for one unit (the vision pass, then one merge stage at a time): a new image
 //    stalls running answers for at most one stage between two decode steps.
 //  * Batched decode: all pending decode steps go through BatchDecoder as one batch (weights read
@@ -59,19 +59,31 @@ export class AbortedError extends LightVLMError {
   }
 }
 
-/** FIFO mutex: whoever asked first runs next. */
-class FifoLock {
+/**
+ * The compute lock. Prefill units wait FIFO; the decode loop (one waiter at most) and the prefill
+ * line take turns: after a decode step the next prefill unit runs, after a prefill unit the next
+ * decode step. So a burst of new images costs the running answers one stage per step, not all of
+ * their prefills at once, and a stream of decode steps never starves a waiting prefill.
+ */
+class ComputeLock {
   private held = false;
-  private waiters: (() => void)[] = [];
-  async acquire(): Promise<() => void> {
-    if (this.held) await new Promise<void>((r) => this.waiters.push(r));
+  private lastDecode = false;
+  private decodeWaiter: (() => void) | null = null;
+  private prefills: (() => void)[] = [];
+
+  async acquire(kind: 'decode' | 'prefill'): Promise<() => void> {
+    if (this.held) await new Promise<void>((r) => (kind === 'decode' ? (this.decodeWaiter = r) : this.prefills.push(r)));
     this.held = true;
+    this.lastDecode = kind === 'decode';
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const next = this.waiters.shift();
-      if (next) next();
+      const decode = this.decodeWaiter;
+      if (decode && !(this.lastDecode && this.prefills.length)) {
+        this.decodeWaiter = null;
+        decode();
+      } else if (this.prefills.length) this.prefills.shift()!();
       else this.held = false;
     };
   }
@@ -99,7 +111,7 @@ const check = (signal: AbortSignal | undefined) => {
 };
 
 export class Scheduler {
-  private lock = new FifoLock();
+  private lock = new ComputeLock();
   private pending: Step[] = [];
   private running = new Set<Seq>();
   private slotLine: Waiter[] = [];
@@ -160,10 +172,11 @@ export class Scheduler {
    * that wait for KV memory, and requests waiting for a slot; a line only moves at its head, so
    * a large request is not starved by smaller ones behind it.
    */
-  private async waitFor(line: Waiter[], ready: () => boolean, signal: AbortSignal | undefined): Promise<void> {
-    if (line.length === 0 && ready()) return;
+  private async waitFor(line: Waiter[], ready: () => boolean, signal: AbortSignal | undefined, admit: () => void): Promise<void> {
+    // `admit` runs in the same tick as the check that passed: two requests never both see room for one
+    if (line.length === 0 && ready()) return admit();
     await new Promise<void>((resolve, reject) => {
-      const w = { ready, wake: () => (signal?.removeEventListener('abort', onAbort), resolve()) };
+      const w = { ready, wake: () => (signal?.removeEventListener('abort', onAbort), admit(), resolve()) };
       const onAbort = () => {
         line.splice(line.indexOf(w), 1);
         reject(new AbortedError());
@@ -179,7 +192,7 @@ export class Scheduler {
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<() => void> {
-    const release = await this.lock.acquire();
+    const release = await this.lock.acquire('prefill');
     if (signal?.aborted) {
       release();
       throw new AbortedError();
@@ -195,17 +208,16 @@ export class Scheduler {
     const seq: Seq = { reserved: 0, caches: null };
     let hold: (() => void) | null = null;
     // queued = waiting for a running slot or for KV memory (not yet running)
-    const queue = async (line: Waiter[], ready: () => boolean) => {
+    const queue = async (line: Waiter[], ready: () => boolean, admit: () => void) => {
       this.queued++;
       try {
-        await this.waitFor(line, ready, signal);
+        await this.waitFor(line, ready, signal, admit);
       } finally {
         this.queued--;
       }
     };
     try {
-      await queue(this.slotLine, () => this.running.size < this.maxBatch);
-      this.running.add(seq);
+      await queue(this.slotLine, () => this.running.size < this.maxBatch, () => this.running.add(seq));
       hold = await this.acquire(signal);
       const prompt = await prepare();
       hold();
@@ -214,9 +226,10 @@ export class Scheduler {
       if (need > this.kvMemory) {
         throw new LightVLMError(`this request needs up to ${(need / 2 ** 20).toFixed(1)} MiB of KV cache but the server holds at most ${(this.kvMemory / 2 ** 20).toFixed(1)} MiB (--kv-memory); lower max_tokens or use KV compression.`, 2);
       }
-      await queue(this.memoryLine, () => this.reserved + need <= this.kvMemory);
-      this.reserved += need;
-      seq.reserved = need;
+      await queue(this.memoryLine, () => this.reserved + need <= this.kvMemory, () => {
+        this.reserved += need;
+        seq.reserved = need;
+      });
       hold = await this.acquire(signal);
       return await generate(this.host.ctx, prompt, opts, {
         ...hooks,
@@ -266,7 +279,7 @@ export class Scheduler {
   private async loop(): Promise<void> {
     try {
       while (this.pending.length) {
-        const release = await this.lock.acquire();
+        const release = await this.lock.acquire('decode');
         const batch: Step[] = [];
         for (const p of this.pending.splice(0, this.maxBatch)) {
           if (p.signal?.aborted) p.reject(new AbortedError());

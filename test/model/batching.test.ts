@@ -44,3 +44,38 @@ for (const name of FAMILIES) {
     }
   });
 }
+
+test('admission by KV memory: compressed sequences let more run at once, within the same --kv-memory', async () => {
+  const name = 'tiny-llava';
+  const g = loadGolden(name);
+  const e = await Engine.load(MODELS[name]!.dir);
+  try {
+    const img = await e.prepareImage(g.image);
+    const prompt = e.buildPrompt(g.question, img as Parameters<Engine['buildPrompt']>[1]);
+    const plain: GenerateOptions = { maxNewTokens: 40, minNewTokens: 40 };
+    const compressed: GenerateOptions = { ...plain, acceleration: { prefill: { method: 'lightvlm', keep: 0.1 }, decode: { method: 'lightvlm', budget: 4, window: 2, sinks: 1, every: 2 } } };
+    const probe = e.scheduler();
+    const rPlain = probe.reservation(prompt, plain);
+    const rComp = probe.reservation(prompt, compressed);
+    const fit = Math.floor((2 * rPlain + 1) / rComp);
+    assert.ok(fit >= 3, `compressed reservation ${rComp} vs ${rPlain}: ${fit} fit where 2 unreduced do`);
+    await e.dispose();
+    const maxRunning = async (opts: GenerateOptions) => {
+      const m = await Engine.load(MODELS[name]!.dir);
+      const sched = m.scheduler({ kvMemory: 2 * rPlain + 1 });
+      let most = 0;
+      sched.onStep = () => (most = Math.max(most, sched.stats().decoding));
+      const pimg = await m.prepareImage(g.image);
+      const rs = await Promise.all(Array.from({ length: 6 }, () => m.generate({ image: pimg, prompt: g.question }, opts)));
+      assert.equal(sched.stats().kvReserved, 0, 'every reservation returned');
+      assert.ok(sched.stats().kvBytes === 0);
+      await m.dispose();
+      assert.ok(rs.every((r) => r.tokenIds.length === 40));
+      return most;
+    };
+    assert.equal(await maxRunning(plain), 2, 'two unreduced sequences fit');
+    assert.ok((await maxRunning(compressed)) >= fit, `at least ${fit} compressed sequences run at once in the same memory`);
+  } finally {
+    await e.dispose().catch(() => {});
+  }
+});
