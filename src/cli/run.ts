@@ -4,6 +4,7 @@ import { LightVLMError } from '../errors.js';
 import type { Acceleration, GenerateOptions } from '../engine/types.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { parseStages } from '../merge/schedule.js';
+import { SCORE_RULES, type ScoreRule } from '../merge/importance.js';
 import { DEMO_MODEL, num } from './common.js';
 import { DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
 import { parseKvSpec, parseMethodSpec } from './specs.js';
@@ -33,8 +34,9 @@ Acceleration (LightVLM):
                            tokens kept (default 0.35), e.g. --method lightvlm:0.10
   --stages L:K,...         explicit merge schedule, e.g. 3:0.70,6:0.50,12:0.35 (layer:cumulative keep)
   --merge MODE             how merged-away tokens are folded in: recycle (default), single_tail, drop
-  --score RULE             image-token importance: debiased (default: row-debiased attention at the
-                           first stage, see docs/schedule.md), attention (the spec's score), debiased-all
+  --score RULE             image-token importance (docs/schedule.md): debiased (default: row-debiased
+                           attention at the first stage), novelty (first stage: distance from the
+                           image's mean hidden state), attention (the spec's score), debiased-all
   --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
                            lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
                            BUDGET = cache entries per layer
@@ -86,8 +88,8 @@ export function accelerationFrom(v: { method?: string; stages?: string; merge?: 
       acc.prefill.mergeMode = v.merge as 'recycle';
     }
     if (v.score) {
-      if (!['attention', 'debiased', 'debiased-all'].includes(v.score)) throw new LightVLMError(`--score ${v.score}: use debiased, attention or debiased-all.`, 'E_OPTION');
-      acc.prefill.score = v.score as 'attention';
+      if (!(SCORE_RULES as readonly string[]).includes(v.score)) throw new LightVLMError(`--score ${v.score}: use ${SCORE_RULES.join(', ')}.`, 'E_OPTION');
+      acc.prefill.score = v.score as ScoreRule;
     }
     if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
   } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).', 'E_OPTION');

@@ -8,11 +8,14 @@ import type { TextConfig } from '../models/config.js';
 import { lightvlmPolicy, randomPolicy, topScoreDropPolicy, type StagePolicy } from '../merge/policies.js';
 import { chooseDefaultSchedule, fastvSchedule, pyramidDropSchedule, validateStages, type MergeStage } from '../merge/schedule.js';
 import { preLmReducer } from './prelmApply.js';
+import { SCORE_RULES, type ScoreRule, stageScores } from '../merge/importance.js';
 import type { LmPrompt, Span } from '../processing/lmPrompt.js';
 import type { Decision, PromptState } from './sequence.js';
 import type { DecodeAcceleration, PrefillAcceleration } from './types.js';
 
 export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'fastervlm', 'visionzip', 'fourier'] as const;
+/** The lightvlm score rule used when none is given (docs/schedule.md). */
+export const DEFAULT_SCORE: ScoreRule = 'debiased';
 export const KV_METHODS = ['none', 'stale', 'lightvlm', 'streamingllm', 'h2o', 'snapkv'] as const;
 
 export interface StageInput {
@@ -61,13 +64,11 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
   if (!['recycle', 'single_tail', 'drop'].includes(mode)) throw new LightVLMError(`unknown merge mode "${mode}"; use recycle, single_tail or drop.`, 'E_OPTION');
   switch (method) {
     case 'lightvlm': {
-      // score (docs/schedule.md): 'debiased' = row-debiased at the first stage only (while every span
-      // is still whole), 'debiased-all' = at every stage, 'attention' = spec §3.2.
-      const score = p?.score ?? 'debiased';
-      if (!['attention', 'debiased', 'debiased-all'].includes(score)) throw new LightVLMError(`unknown score "${score}"; use attention, debiased or debiased-all.`, 'E_OPTION');
-      const debias = (i: StageInput): 'none' | 'row' =>
-        score === 'debiased-all' || (score === 'debiased' && i.spans.every((s) => s.length === s.origLength)) ? 'row' : 'none';
-      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(lightvlmPolicy, mode, debias), seed };
+      // score rule (docs/schedule.md, merge/importance.ts): which ranking the stages use
+      const score = p?.score ?? DEFAULT_SCORE;
+      if (!SCORE_RULES.includes(score)) throw new LightVLMError(`unknown score "${score}"; use ${SCORE_RULES.join(', ')}.`, 'E_OPTION');
+      const policy = (i: StageInput): Decision => lightvlmPolicy({ ...i, ...stageScores(score, i), mode });
+      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy, seed };
     }
     case 'random':
       return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(randomPolicy, 'drop'), seed };

@@ -10,10 +10,12 @@ export interface PrefillAcceleration {
   mergeMode?: 'recycle' | 'single_tail' | 'drop';
   seed?: number;                      // for `random`
   /**
-   * lightvlm importance score (docs/schedule.md): 'attention' = spec §3.2; 'debiased' (default) =
-   * row-debiased at the first stage, attention after; 'debiased-all' = row-debiased at every stage.
+   * lightvlm importance score (docs/schedule.md, merge/importance.ts SCORE_RULES): 'attention' =
+   * spec §3.2; 'debiased' = row-debiased at the first stage, attention after; 'debiased-all' =
+   * row-debiased at every stage; 'novelty' = distance from the span's mean hidden state at the
+   * first stage, attention after. Default: engine/accel.ts DEFAULT_SCORE.
    */
-  score?: 'attention' | 'debiased' | 'debiased-all';
+  score?: 'attention' | 'debiased' | 'debiased-all' | 'novelty';
 }
 
 /** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */
