@@ -34,9 +34,10 @@ Acceleration (LightVLM):
                            tokens kept (default 0.35), e.g. --method lightvlm:0.10
   --stages L:K,...         explicit merge schedule, e.g. 3:0.70,6:0.50,12:0.35 (layer:cumulative keep)
   --merge MODE             how merged-away tokens are folded in: recycle (default), single_tail, drop
-  --score RULE             image-token importance (docs/schedule.md): debiased (default: row-debiased
-                           attention at the first stage), novelty (first stage: distance from the
-                           image's mean hidden state), attention (the spec's score), debiased-all
+  --score RULE             image-token importance (docs/schedule.md): novelty (default: at the first
+                           stage, distance from the image's mean hidden state; attention after),
+                           attention (the spec's score), debiased (row-debiased first-stage
+                           attention, stages shifted to layer >= 2), debiased-all
   --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
                            lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
                            BUDGET = cache entries per layer

@@ -6,7 +6,7 @@ import type { LayerCache } from '../kvcache/cache.js';
 import { budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../kvcache/policies.js';
 import type { TextConfig } from '../models/config.js';
 import { lightvlmPolicy, randomPolicy, topScoreDropPolicy, type StagePolicy } from '../merge/policies.js';
-import { chooseDefaultSchedule, fastvSchedule, pyramidDropSchedule, validateStages, type MergeStage } from '../merge/schedule.js';
+import { chooseDefaultSchedule, defaultLightVLMSchedule, fastvSchedule, pyramidDropSchedule, validateStages, type MergeStage } from '../merge/schedule.js';
 import { preLmReducer } from './prelmApply.js';
 import { SCORE_RULES, type ScoreRule, stageScores } from '../merge/importance.js';
 import type { LmPrompt, Span } from '../processing/lmPrompt.js';
@@ -14,8 +14,19 @@ import type { Decision, PromptState } from './sequence.js';
 import type { DecodeAcceleration, PrefillAcceleration } from './types.js';
 
 export const PREFILL_METHODS = ['none', 'lightvlm', 'random', 'fastv', 'pdrop', 'fastervlm', 'visionzip', 'fourier'] as const;
-/** The lightvlm score rule used when none is given (docs/schedule.md). */
-export const DEFAULT_SCORE: ScoreRule = 'debiased';
+/**
+ * The lightvlm score rule used when none is given (docs/schedule.md): novelty at the first stage,
+ * which holds up at the spec's early first stage, so the default schedule is the spec's §3.8 pyramid.
+ */
+export const DEFAULT_SCORE: ScoreRule = 'novelty';
+
+/**
+ * Default stages for a score rule: novelty and the spec's attention use the spec pyramid
+ * (defaultLightVLMSchedule); the row-debiased rules rank by attention at the first stage, which is
+ * positional at layer 0, so they keep the shifted pyramid (chooseDefaultSchedule: first stage ≥ 2).
+ */
+export const defaultStagesFor = (score: ScoreRule, L: number, keep: number): MergeStage[] =>
+  score === 'debiased' || score === 'debiased-all' ? chooseDefaultSchedule(L, keep) : defaultLightVLMSchedule(L, keep);
 export const KV_METHODS = ['none', 'stale', 'lightvlm', 'streamingllm', 'h2o', 'snapkv'] as const;
 
 export interface StageInput {
@@ -68,10 +79,11 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
       const score = p?.score ?? DEFAULT_SCORE;
       if (!SCORE_RULES.includes(score)) throw new LightVLMError(`unknown score "${score}"; use ${SCORE_RULES.join(', ')}.`, 'E_OPTION');
       const policy = (i: StageInput): Decision => lightvlmPolicy({ ...i, ...stageScores(score, i), mode });
-      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy, seed };
+      return { method, stages: stagesOr(() => defaultStagesFor(score, L, keep)), policy, seed };
     }
     case 'random':
-      return { method, stages: stagesOr(() => chooseDefaultSchedule(L, keep)), policy: bind(randomPolicy, 'drop'), seed };
+      // the ablation of the default score: same layers and counts as lightvlm's default
+      return { method, stages: stagesOr(() => defaultStagesFor(DEFAULT_SCORE, L, keep)), policy: bind(randomPolicy, 'drop'), seed };
     case 'fastv':
       return { method, stages: stagesOr(() => fastvSchedule(keep, Math.min(2, L - 1))), policy: bind(topScoreDropPolicy, 'drop'), seed };
     case 'pdrop':
@@ -79,7 +91,8 @@ export function resolvePrefill(p: PrefillAcceleration | undefined, L: number, _c
     case 'fastervlm':
     case 'visionzip':
     case 'fourier':
-      return keep === 1 ? none : { ...none, preLm: preLmReducer(method, keep) };
+      if (p?.positions !== undefined && !['renumber', 'original'].includes(p.positions)) throw new LightVLMError(`unknown positions "${p.positions}"; use renumber or original.`, 'E_OPTION');
+      return keep === 1 ? none : { ...none, preLm: preLmReducer(method, keep, p?.positions) };
     default:
       throw new LightVLMError(`unknown prefill method "${method}". Use one of: ${PREFILL_METHODS.join(', ')}.`, 'E_OPTION');
   }

@@ -1,7 +1,9 @@
 // Applies a pre-LM reduction (FasterVLM, VisionZip, Fourier) to a prompt: the image spans shrink
-// before the LM, so every LM layer sees the reduced tokens. Positions are renumbered contiguously
-// for 1-D RoPE models (the shorter prompt LLaVA-style pipelines produce, spec §6 'renumber');
-// M-RoPE models keep the original (t, h, w) ids of the kept tokens.
+// before the LM, so every LM layer sees the reduced tokens. Positions (1-D RoPE models):
+// 'renumber' (default, spec §6) gives the shorter prompt contiguous ids, as LLaVA-style pipelines
+// do; 'original' keeps each kept row's original position id, as in-LM merging does. On synth-llava
+// the convention decides the result (docs/schedule.md, "Pre-LM methods"). M-RoPE models always
+// keep the original (t, h, w) ids of the kept tokens.
 import { LightVLMError } from '../errors.js';
 import { fastervlmSelect, fourierLowPass, preLMTarget, splitVisionZipBudget, visionzipSelect } from '../merge/prelm.js';
 import type { LmPrompt, Span } from '../processing/lmPrompt.js';
@@ -66,7 +68,7 @@ function reducer(method: string, keep: number): SpanReducer {
   }
 }
 
-export function preLmReducer(method: string, keep: number): (prompt: LmPrompt) => LmPrompt {
+export function preLmReducer(method: string, keep: number, positions: 'renumber' | 'original' = 'renumber'): (prompt: LmPrompt) => LmPrompt {
   const reduce = reducer(method, keep);
   return (prompt) => {
     const D = prompt.features.length / prompt.spans.reduce((a, s) => a + s.length, 0);
@@ -78,7 +80,7 @@ export function preLmReducer(method: string, keep: number): (prompt: LmPrompt) =
     const ids = [...prompt.ids.slice(0, span.start), ...new Array<number>(n).fill(imageId), ...prompt.ids.slice(span.start + span.length)];
     const oldIdx = [...Array(span.start).keys(), ...Array.from(r.origIndex, (i) => span.start + i), ...Array.from({ length: prompt.ids.length - span.start - span.length }, (_, i) => span.start + span.length + i)];
     const pos =
-      prompt.pos.length === 1
+      prompt.pos.length === 1 && positions === 'renumber'
         ? [Int32Array.from(ids, (_, i) => i)]
         : prompt.pos.map((row) => Int32Array.from(oldIdx, (i) => row[i]!));
     const spans: Span[] = [{ start: span.start, length: n, origLength: n }];

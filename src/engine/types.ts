@@ -11,11 +11,16 @@ export interface PrefillAcceleration {
   seed?: number;                      // for `random`
   /**
    * lightvlm importance score (docs/schedule.md, merge/importance.ts SCORE_RULES): 'attention' =
-   * spec §3.2; 'debiased' = row-debiased at the first stage, attention after; 'debiased-all' =
-   * row-debiased at every stage; 'novelty' = distance from the span's mean hidden state at the
-   * first stage, attention after. Default: engine/accel.ts DEFAULT_SCORE.
+   * spec §3.2; 'novelty' (default, engine/accel.ts DEFAULT_SCORE) = distance from the span's mean
+   * hidden state at the first stage, attention after; 'debiased' = row-debiased attention at the
+   * first stage, attention after; 'debiased-all' = row-debiased at every stage.
    */
   score?: 'attention' | 'debiased' | 'debiased-all' | 'novelty';
+  /**
+   * Pre-LM methods on 1-D RoPE models: 'renumber' (default, spec §6) gives the kept image rows
+   * contiguous position ids; 'original' keeps the ids of the patches they came from (docs/schedule.md).
+   */
+  positions?: 'renumber' | 'original';
 }
 
 /** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */

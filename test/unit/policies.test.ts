@@ -229,22 +229,24 @@ test('row-debiased score: divide by the mean of the current tokens in the same g
   close(rowDebiasedScores(Float32Array.from([0.2, 0.6, 0, 0]), [{ start: 0, length: 4, origLength: 4 }], [{ h: 1, w: 2 }, { h: 1, w: 2 }], Int32Array.from([0, 1, 2, 3])), [0.5, 1.5, 0, 0]);
 });
 
-test('resolvePrefill: lightvlm defaults to the measured schedule and the first-stage row-debiased score', () => {
+test('resolvePrefill: lightvlm defaults to the spec schedule with the novelty score; debiased rules keep the shifted one', () => {
   const cfg = {} as TextConfig;
-  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1 }, 8, cfg).stages), [2, 3, 5]);
-  assert.deepEqual(layers(resolvePrefill({ method: 'random', keep: 0.1 }, 8, cfg).stages), [2, 3, 5]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1 }, 8, cfg).stages), [1, 2, 4]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'random', keep: 0.1 }, 8, cfg).stages), [1, 2, 4]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'debiased' }, 8, cfg).stages), [2, 3, 5]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'attention' }, 8, cfg).stages), [1, 2, 4]);
   // the spec's schedule stays reachable through explicit stages
   const spec = defaultLightVLMSchedule(8, 0.1);
   assert.deepEqual(resolvePrefill({ method: 'lightvlm', stages: spec }, 8, cfg).stages, spec);
   // 2x2 grid (original image tokens 0..3), last row is text; P = roundHalfEven(4 · 0.5) = 2
-  const keepOf = (score: 'attention' | 'debiased' | 'debiased-all' | undefined, scores: number[], origInSpan: number[]) =>
+  const keepOf = (score: 'attention' | 'debiased' | 'debiased-all', scores: number[], origInSpan: number[]) =>
     arr(resolvePrefill({ method: 'lightvlm', keep: 0.5, score, mergeMode: 'drop' }, 8, cfg).policy!({
       keep: 0.5, spans: [{ start: 0, length: scores.length - 1, origLength: 4 }], scores: Float32Array.from(scores), hidden: new Float32Array(scores.length),
       dim: 1, rng: mulberry32(0), grids: [{ h: 2, w: 2 }], origInSpan: Int32Array.from(origInSpan) }).keep);
   // whole span (first stage): rows {.1,.3} mean .2 -> .5 1.5; {.4,.4} -> 1 1
   const whole = [[0.1, 0.3, 0.4, 0.4, 0.05], [0, 1, 2, 3, -1]];
   assert.deepEqual(keepOf('attention', whole[0], whole[1]), [2, 3, 4]);
-  assert.deepEqual(keepOf(undefined, whole[0], whole[1]), [1, 2, 4]); // default 'debiased': 1.5 (1), then 1 (2) before 1 (3)
+  assert.deepEqual(keepOf('debiased', whole[0], whole[1]), [1, 2, 4]); // 1.5 (1), then 1 (2) before 1 (3)
   assert.deepEqual(keepOf('debiased-all', whole[0], whole[1]), [1, 2, 4]);
   // reduced span (a later stage; 3 of 4 left): rows {.3,.35} mean .325 -> .923 1.077; {.2} -> 1
   const later = [[0.3, 0.35, 0.2, 0.05], [0, 1, 2, -1]];
