@@ -15,6 +15,10 @@ export const ExitCode = {
   BAD_MODEL: 3,
   /** EX_SOFTWARE: a bug in lightvlm (please report it with LIGHTVLM_DEBUG=1). */
   INTERNAL: 70,
+  /** EX_TEMPFAIL: at capacity, try again later. */
+  TEMPFAIL: 75,
+  /** Cancelled (128 + SIGINT, as shells report an interrupted command). */
+  INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -44,6 +48,10 @@ export const ERROR_CODES = {
   E_INPUT: { userFault: true, exitCode: ExitCode.USAGE },
   /** A file the user named does not exist, cannot be read, or an output path cannot be written. */
   E_IO: { userFault: true, exitCode: ExitCode.USAGE },
+  /** The scheduler's waiting queue is full: retry later (a server answers 429 with Retry-After). */
+  E_BUSY: { userFault: false, exitCode: ExitCode.TEMPFAIL },
+  /** The caller cancelled the generation (AbortSignal, or leaving a stream() loop early). */
+  E_ABORTED: { userFault: true, exitCode: ExitCode.INTERRUPTED },
   /** The engine was used after dispose(). */
   E_DISPOSED: { userFault: false, exitCode: ExitCode.INTERNAL },
   /** A bug in lightvlm: please report it. */
@@ -58,6 +66,8 @@ export const ErrorCodes = Object.fromEntries(Object.keys(ERROR_CODES).map((k) =>
 /** True when `code` is the caller's mistake (a server answers it with 4xx). */
 export const isUserFault = (code: ErrorCode): boolean => ERROR_CODES[code].userFault;
 
+const LEGACY_EXIT: Record<number, ErrorCode> = { [ExitCode.INTERNAL]: 'E_INTERNAL', [ExitCode.TEMPFAIL]: 'E_BUSY', [ExitCode.INTERRUPTED]: 'E_ABORTED' };
+
 const isCode = (x: unknown): x is ErrorCode => typeof x === 'string' && Object.hasOwn(ERROR_CODES, x);
 
 export class LightVLMError extends Error {
@@ -67,13 +77,14 @@ export class LightVLMError extends Error {
   readonly userFault: boolean;
 
   /**
-   * `new LightVLMError(message, code)`. The legacy `new LightVLMError(message)` means E_INPUT and
-   * `new LightVLMError(message, 70)` means E_INTERNAL; new throw sites should always pass a code.
+   * `new LightVLMError(message, code)`. The legacy `new LightVLMError(message)` means E_INPUT and a
+   * number is read as an exit status (70 E_INTERNAL, 75 E_BUSY, 130 E_ABORTED); new throw sites
+   * should always pass a code.
    */
   constructor(message: string, code: ErrorCode | number = 'E_INPUT', options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'LightVLMError';
-    this.code = isCode(code) ? code : code === ExitCode.INTERNAL ? 'E_INTERNAL' : 'E_INPUT';
+    this.code = isCode(code) ? code : (LEGACY_EXIT[code as number] ?? 'E_INPUT');
     this.exitCode = ERROR_CODES[this.code].exitCode;
     this.userFault = ERROR_CODES[this.code].userFault;
   }

@@ -20,30 +20,82 @@ export interface Tensor {
 
 const SUPPORTED = new Set(['F32', 'F16', 'BF16', 'I64', 'I32']);
 
-/** Parses one safetensors header; throws a LightVLMError naming the file when it is not one. */
+/** Bytes per element of every dtype the safetensors format defines. */
+const DTYPE_BYTES: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+};
+
+/** The reference implementation's cap on the JSON header (a larger one is not a safetensors file). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Reads exactly `buf.length` bytes at `pos`, or throws E_CHECKPOINT (a short read never leaves zeros). */
+function readFully(fd: number, buf: Buffer, pos: number, file: string): void {
+  let got = 0;
+  while (got < buf.length) {
+    const n = fs.readSync(fd, buf, got, buf.length - got, pos + got);
+    if (n === 0) throw new LightVLMError(`${file} ended after ${pos + got} bytes while reading ${buf.length} bytes at offset ${pos}: the file is truncated. Re-download the checkpoint.`, 'E_CHECKPOINT');
+    got += n;
+  }
+}
+
+/**
+ * Parses one safetensors header and validates it as the reference implementation does: the header
+ * is a JSON object; each tensor has a known dtype, a shape of whole numbers and data_offsets
+ * [begin, end] with begin <= end and end - begin = elements × dtype size; the byte ranges tile the
+ * data area exactly (no overlap, no gap, nothing past the end of the file). Anything else is an
+ * E_CHECKPOINT error naming the file and the tensor.
+ */
 export function readHeader(file: string): Map<string, TensorEntry> {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
+    const bad = (why: string): never => {
+      throw new LightVLMError(`${file} is not a valid safetensors file: ${why}. Re-download the checkpoint.`, 'E_CHECKPOINT');
+    };
+    if (size < 8) bad(`it has ${size} bytes, fewer than the 8-byte header length`);
     const lenBuf = Buffer.alloc(8);
-    fs.readSync(fd, lenBuf, 0, 8, 0);
-    const len = Number(lenBuf.readBigUInt64LE(0));
-    if (size < 8 || len <= 0 || 8 + len > size) {
-      throw new LightVLMError(`${file} is not a safetensors file (bad header length). Re-download the checkpoint.`, 'E_CHECKPOINT');
-    }
-    const hdrBuf = Buffer.alloc(len);
-    fs.readSync(fd, hdrBuf, 0, len, 8);
-    let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    readFully(fd, lenBuf, 0, file);
+    const len = lenBuf.readBigUInt64LE(0);
+    if (len < 2n || len > BigInt(MAX_HEADER_BYTES) || 8n + len > BigInt(size)) bad(`the header length ${len} does not fit the ${size}-byte file`);
+    const hdrLen = Number(len);
+    const hdrBuf = Buffer.alloc(hdrLen);
+    readFully(fd, hdrBuf, 8, file);
+    let header: unknown;
     try {
       header = JSON.parse(hdrBuf.toString('utf8'));
-    } catch {
-      throw new LightVLMError(`${file} has a corrupt safetensors header. Re-download the checkpoint.`, 'E_CHECKPOINT');
+    } catch (e) {
+      bad(`the header is not JSON (${(e as Error).message})`);
     }
+    if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('the header is not a JSON object');
+    const dataStart = 8 + hdrLen;
+    const dataLen = size - dataStart;
     const out = new Map<string, TensorEntry>();
-    for (const [name, e] of Object.entries(header)) {
+    const ranges: [number, number, string][] = [];
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') continue;
-      out.set(name, { dtype: e.dtype, shape: e.shape, file, begin: 8 + len + e.data_offsets[0], end: 8 + len + e.data_offsets[1] });
+      const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof e !== 'object' || e === null || Array.isArray(e)) bad(`the entry of tensor ${name} is not an object`);
+      const { dtype, shape, data_offsets: offs } = e;
+      if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) bad(`tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${name} has shape ${JSON.stringify(shape)}, not a list of whole numbers`);
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0)) bad(`tensor ${name} has data_offsets ${JSON.stringify(offs)}, not [begin, end]`);
+      const [b, en] = offs as [number, number];
+      if (b > en) bad(`tensor ${name} has data_offsets [${b}, ${en}] with begin > end`);
+      const want = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype as string]!;
+      if (en - b !== want) bad(`tensor ${name} (${dtype} ${JSON.stringify(shape)}) needs ${want} bytes but data_offsets [${b}, ${en}] hold ${en - b}`);
+      if (en > dataLen) bad(`tensor ${name} ends at byte ${en} of the data but the file holds only ${dataLen} data bytes (truncated download?)`);
+      ranges.push([b, en, name]);
+      out.set(name, { dtype: dtype as string, shape: shape as number[], file, begin: dataStart + b, end: dataStart + en });
     }
+    // The ranges must tile [0, dataLen): sorted by begin, each starts where the previous ended.
+    ranges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let at = 0;
+    for (const [b, en, name] of ranges) {
+      if (b < at) bad(`tensor ${name} (bytes ${b}..${en}) overlaps the tensor before it (which ends at ${at})`);
+      if (b > at) bad(`data bytes ${at}..${b} belong to no tensor (before ${name})`);
+      at = en;
+    }
+    if (at !== dataLen) bad(`the tensors end at data byte ${at} but the file holds ${dataLen} data bytes`);
     return out;
   } finally {
     fs.closeSync(fd);
@@ -56,11 +108,22 @@ export function openCheckpoint(dir: string): SafetensorsStore {
   const single = path.join(dir, 'model.safetensors');
   const entries = new Map<string, TensorEntry>();
   if (fs.existsSync(index)) {
-    const map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map as Record<string, string>;
-    for (const shard of new Set(Object.values(map))) {
+    let map: unknown;
+    try {
+      map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map;
+    } catch (e) {
+      throw new LightVLMError(`${index} is not valid JSON (${(e as Error).message}). Re-download the checkpoint.`, 'E_CHECKPOINT');
+    }
+    if (typeof map !== 'object' || map === null || Array.isArray(map) || !Object.values(map).every((v) => typeof v === 'string')) {
+      throw new LightVLMError(`${index} has no "weight_map" object of tensor name → shard file. Re-download the checkpoint.`, 'E_CHECKPOINT');
+    }
+    for (const shard of new Set(Object.values(map as Record<string, string>))) {
       const f = path.join(dir, shard);
       if (!fs.existsSync(f)) throw new LightVLMError(`missing weight shard ${f} listed in ${index}.`, 'E_CHECKPOINT');
-      for (const [k, v] of readHeader(f)) entries.set(k, v);
+      for (const [k, v] of readHeader(f)) {
+        if (entries.has(k)) throw new LightVLMError(`tensor ${k} appears in two shards (${entries.get(k)!.file} and ${f}). Re-download the checkpoint.`, 'E_CHECKPOINT');
+        entries.set(k, v);
+      }
     }
   } else if (fs.existsSync(single)) {
     for (const [k, v] of readHeader(single)) entries.set(k, v);
@@ -120,11 +183,11 @@ export class SafetensorsStore {
   private raw(name: string): { e: TensorEntry; buf: Buffer } {
     const e = this.entries.get(name);
     if (!e) throw new LightVLMError(`weight ${name} is missing from the checkpoint.`, 'E_CHECKPOINT');
-    if (!SUPPORTED.has(e.dtype)) throw new LightVLMError(`weight ${name} has dtype ${e.dtype}; supported: F32, F16, BF16.`, 'E_CHECKPOINT');
+    if (!SUPPORTED.has(e.dtype)) throw new LightVLMError(`weight ${name} has dtype ${e.dtype}; supported: F32, F16, BF16 (I64, I32 for integer tensors).`, 'E_UNSUPPORTED');
     const buf = Buffer.alloc(e.end - e.begin);
     const fd = fs.openSync(e.file, 'r');
     try {
-      fs.readSync(fd, buf, 0, buf.length, e.begin);
+      readFully(fd, buf, e.begin, e.file);
     } finally {
       fs.closeSync(fd);
     }

@@ -146,7 +146,7 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     checkOutputPath(v.chart, '--chart', '.svg');
 
     const split = v.split === undefined ? undefined : (v.split.toUpperCase() as Half);
-    if (split !== undefined && !HALVES.includes(split)) throw new LightVLMError(`--split ${v.split}: use A or B (the two halves of the dataset, by a hash of the question id).`);
+    if (split !== undefined && !HALVES.includes(split)) throw new LightVLMError(`--split ${v.split}: use A or B (the two halves of the dataset, by a hash of the question id).`, 'E_OPTION');
     const compareTo = v['compare-to'] ?? ['none'];
     checkCompareNames(compareTo, settingRefs(combos));
 

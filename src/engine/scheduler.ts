@@ -47,14 +47,14 @@ export interface SchedulerStats {
 /** A request refused because the waiting queue is full (HTTP 429). */
 export class QueueFullError extends LightVLMError {
   constructor(readonly retryAfterSeconds: number) {
-    super(`the server is at capacity (waiting queue full); retry in about ${retryAfterSeconds} s.`, 75);
+    super(`the server is at capacity (waiting queue full); retry in about ${retryAfterSeconds} s.`, 'E_BUSY');
   }
 }
 
 /** Generation stopped because the caller's AbortSignal fired. */
 export class AbortedError extends LightVLMError {
   constructor() {
-    super('generation was cancelled.', 130);
+    super('generation was cancelled.', 'E_ABORTED');
     this.name = 'AbortError';
   }
 }
@@ -224,7 +224,7 @@ export class Scheduler {
       hold = null;
       const need = this.reservation(prompt, opts);
       if (need > this.kvMemory) {
-        throw new LightVLMError(`this request needs up to ${(need / 2 ** 20).toFixed(1)} MiB of KV cache but the server holds at most ${(this.kvMemory / 2 ** 20).toFixed(1)} MiB (--kv-memory); lower max_tokens or use KV compression.`, 2);
+        throw new LightVLMError(`this request needs up to ${(need / 2 ** 20).toFixed(1)} MiB of KV cache but the server holds at most ${(this.kvMemory / 2 ** 20).toFixed(1)} MiB (--kv-memory); lower max_tokens or use KV compression.`, 'E_PROMPT_TOO_LONG');
       }
       await queue(this.memoryLine, () => this.reserved + need <= this.kvMemory, () => {
         this.reserved += need;

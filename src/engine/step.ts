@@ -7,6 +7,7 @@
 // `afterDecode` (KV policy, hooks, clocks).
 import { LayerCache } from '../kvcache/cache.js';
 import { LightVLMError } from '../errors.js';
+import { assertFinite } from '../util/finite.js';
 import { embedPrompt, type LmPrompt } from '../processing/lmPrompt.js';
 import { mulberry32 } from '../util/topk.js';
 import { resolveKv, resolvePrefill, type KvController, type PrefillPlan } from './accel.js';
@@ -89,7 +90,7 @@ export async function startSequence(ctx: LmContext, prompt: LmPrompt, opts: Gene
   const minNew = Math.min(opts.minNewTokens ?? 0, maxNew);
   const T = prompt.ids.length;
   if (T + maxNew > ctx.maxPositions) {
-    throw new LightVLMError(`the prompt (${T} tokens, image included) plus --max-new-tokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower --max-new-tokens.`, 'E_PROMPT_TOO_LONG');
+    throw new LightVLMError(`the prompt (${T} tokens, image included) plus maxNewTokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower maxNewTokens (--max-new-tokens).`, 'E_PROMPT_TOO_LONG');
   }
   const plan = resolvePrefill(opts.acceleration?.prefill, dec.cfg.layers, dec.cfg);
   if (hooks.policy) plan.policy = hooks.policy;
@@ -178,6 +179,8 @@ export async function prefill(seq: Sequence): Promise<void> {
  */
 export function nextToken(seq: Sequence): number | null {
   const { ctx, opts, tokens: out } = seq;
+  // the non-finite guard: one pass over [V] per token, both for lone and batched decode
+  assertFinite(seq.logits!, out.length === 0 ? 'the logits after prefill' : `the logits at decode step ${out.length}`);
   seq.hooks.onLogits?.(seq.logits!);
   const tok = chooseToken(seq.logits!, opts, out.length < seq.minNew ? ctx.eosIds : [], seq.sampleRng);
   out.push(tok);

@@ -1,9 +1,12 @@
 // loadVLM(): opens a Hugging Face model folder and returns the engine object users call.
 import fs from 'node:fs';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { CachedQuantizer } from '../checkpoint/quantCache.js';
 import { LightVLMError } from '../errors.js';
 import { DTYPES, type DType } from '../graph/quant.js';
+import { checkGenerateOptions, checkImageSource, checkInput, checkLoadOptions } from '../options.js';
+import { assertFinite } from '../util/finite.js';
 import type { Family, ImageInputs } from '../models/family.js';
 import { openFamily } from '../models/registry.js';
 import { loadImage } from '../processing/image.js';
@@ -20,7 +23,11 @@ import { resolveVitMerge, vitMergeLabel } from '../vitmerge/options.js';
 import type { VitMergeOptions } from '../vitmerge/policy.js';
 import type { GenerateOptions, GenerateResult, ModelInfo, PreparedImage, TextStream, VLM, VLMInput } from './types.js';
 
-/** PreparedImage with what the engine needs; users treat it as opaque. */
+/**
+ * PreparedImage with what the engine needs; users treat it as opaque. own() binds it to the engine
+ * that made it (another model refuses it: same token count or not, its features mean nothing
+ * there) and makes it log as a summary, not as megabytes of floats.
+ */
 interface Prepared extends PreparedImage {
   inputs: ImageInputs;
   features: Float32Array;
@@ -30,6 +37,8 @@ interface Prepared extends PreparedImage {
   preprocessMs: number;               // decoding + preprocessing, part of every variant's visionMs
   variants: Map<string, Prepared>;    // the same pixels under other vitMerge settings, encoded on demand
 }
+
+const owners = new WeakMap<object, Engine>();
 
 export interface LoadOptions {
   /** Extra decoder stage boundaries to build up front (others are built on first use). */
@@ -69,8 +78,11 @@ function eosIds(dir: string, family: Family, text: TextProcessor, cfg: Record<st
 export class Engine implements VLM {
   private batch: Promise<BatchDecoder> | null = null;
   private sched: Scheduler | null = null;
+  private disposed = false;
+  private readonly running = new Set<Promise<unknown>>();
 
   private constructor(
+    readonly dir: string,
     readonly family: Family,
     readonly text: TextProcessor,
     readonly decoder: Decoder,
@@ -81,6 +93,8 @@ export class Engine implements VLM {
   ) {}
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<Engine> {
+    if (typeof dir !== 'string' || dir === '') throw new LightVLMError(`loadVLM() takes the model folder path as a string; got ${inspect(dir, { depth: 0 })}.`, 'E_OPTION');
+    opts = checkLoadOptions(opts);
     const family = openFamily(dir);
     const text = TextProcessor.load(dir);
     const tc = family.text;
@@ -129,7 +143,7 @@ export class Engine implements VLM {
       dtype,
       visionParams: family.visionParams,
     };
-    const engine = new Engine(family, text, decoder, vision, ctx, info, family.vit ? new MergedTower(family.vit.tower, graph) : undefined);
+    const engine = new Engine(dir, family, text, decoder, vision, ctx, info, family.vit ? new MergedTower(family.vit.tower, graph) : undefined);
     if (quant) engine.quantStats = { ...quant.stats, ...(quant.file ? { file: quant.file } : {}) };
     return engine;
   }
@@ -142,6 +156,22 @@ export class Engine implements VLM {
    * `vitMerge`, as segments with token merging between them (vitmerge/tower.ts).
    */
   async encodeInputs(inputs: ImageInputs, t0 = performance.now(), vitMerge?: Partial<VitMergeOptions>): Promise<Prepared> {
+    this.live();
+    const p = await this.encodeRaw(inputs, t0, vitMerge);
+    assertFinite(p.features, 'the vision features of this image');
+    return this.own(p);
+  }
+
+  /** Binds a PreparedImage to this engine and gives it a short summary for console.log / JSON. */
+  private own(p: Prepared): Prepared {
+    owners.set(p, this);
+    const summary = { kind: p.kind, model: this.info.modelType, imageTokens: p.imageTokens, visionMs: p.visionMs };
+    Object.defineProperty(p, 'toJSON', { value: () => summary, enumerable: false });
+    Object.defineProperty(p, inspect.custom, { value: () => `PreparedImage { model: ${this.info.modelType} (${this.dir}), imageTokens: ${p.imageTokens} }`, enumerable: false });
+    return p;
+  }
+
+  private async encodeRaw(inputs: ImageInputs, t0: number, vitMerge?: Partial<VitMergeOptions>): Promise<Prepared> {
     const preprocessMs = performance.now() - t0;
     const base = { kind: 'prepared-image' as const, inputs, preprocessMs, variants: new Map<string, Prepared>() };
     if (vitMerge) {
@@ -194,9 +224,15 @@ export class Engine implements VLM {
   maxImagePixels?: number;
 
   async prepareImage(image: string | Uint8Array, opts: { vitMerge?: Partial<VitMergeOptions> } = {}): Promise<PreparedImage> {
-    const t0 = performance.now();
-    const img = await loadImage(image, this.maxImagePixels !== undefined ? { maxPixels: this.maxImagePixels } : {});
-    return this.encodeInputs(this.family.preprocess(img), t0, opts.vitMerge);
+    return this.track(async () => {
+      const src = checkImageSource(image);
+      if (!(typeof src === 'string' || src instanceof Uint8Array)) throw new LightVLMError('prepareImage() takes a file path or encoded bytes; this image is already prepared.', 'E_IMAGE');
+      const vitMerge = opts?.vitMerge;
+      if (vitMerge !== undefined && (typeof vitMerge !== 'object' || vitMerge === null)) throw new LightVLMError('prepareImage() option vitMerge must be an object like { mode, layer, keep, layers }.', 'E_OPTION');
+      const t0 = performance.now();
+      const img = await loadImage(src, this.maxImagePixels !== undefined ? { maxPixels: this.maxImagePixels } : {});
+      return this.encodeInputs(this.family.preprocess(img), t0, vitMerge);
+    });
   }
 
   /** The prepared image's features under `vitMerge`: itself, a cached variant, or a new encoding of its pixels. */
@@ -235,8 +271,38 @@ export class Engine implements VLM {
   }
 
   private async resolve(input: VLMInput, vitMerge: Partial<VitMergeOptions> | undefined): Promise<Prepared> {
-    if (typeof input.image === 'object' && 'kind' in input.image && input.image.kind === 'prepared-image') return this.variant(input.image as Prepared, vitMerge);
-    return (await this.prepareImage(input.image as string | Uint8Array, vitMerge ? { vitMerge } : {})) as Prepared;
+    const image = input.image;
+    if (typeof image === 'string' || image instanceof Uint8Array) {
+      const t0 = performance.now();
+      const img = await loadImage(image, this.maxImagePixels !== undefined ? { maxPixels: this.maxImagePixels } : {});
+      return this.encodeInputs(this.family.preprocess(img), t0, vitMerge);
+    }
+    const owner = owners.get(image);
+    if (!owner) throw new LightVLMError('image looks like a PreparedImage but was not made by prepareImage(); pass what prepareImage() returned.', 'E_IMAGE');
+    if (owner !== this) {
+      throw new LightVLMError(
+        `this PreparedImage was made by another model (${owner.info.modelType} at ${owner.dir}); its features mean nothing to ${this.info.modelType} at ${this.dir}. Call prepareImage() on this model.`,
+        'E_IMAGE',
+      );
+    }
+    return this.variant(image as Prepared, vitMerge);
+  }
+
+  /** Refuses work after dispose(). */
+  private live(): void {
+    if (this.disposed) throw new LightVLMError(`this model (${this.dir}) was disposed; load it again with loadVLM().`, 'E_DISPOSED');
+  }
+
+  /** Runs `work` as one in-flight call: dispose() waits for it before releasing the sessions. */
+  private async track<T>(work: () => Promise<T>): Promise<T> {
+    this.live();
+    const p = work();
+    this.running.add(p);
+    try {
+      return await p;
+    } finally {
+      this.running.delete(p);
+    }
   }
 
   /**
@@ -244,7 +310,7 @@ export class Engine implements VLM {
    * Pass options once, before the first request, to bound the batch, the queue and the KV memory.
    */
   scheduler(opts?: SchedulerOptions): Scheduler {
-    if (opts && this.sched) throw new LightVLMError('internal: the scheduler is configured before the first request.', 70);
+    if (opts && this.sched) throw new LightVLMError('scheduler options must be given before the first request.', 'E_OPTION');
     this.sched ??= new Scheduler(
       { ctx: this.ctx, batchDecoder: () => (this.batch ??= BatchDecoder.create(this.family.lm, this.family.text, 4, this.decoder.graph)) },
       opts,
@@ -254,15 +320,23 @@ export class Engine implements VLM {
 
   /** One answer through the scheduler (concurrent calls share decode batches). */
   async generate(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    let img: Prepared | undefined;
-    const r = await this.scheduler().generate(async () => this.buildPrompt(input.prompt, (img = await this.resolve(input, opts.acceleration?.vitMerge))), opts, hooks);
-    return this.withVision(img!, r);
+    return this.track(async () => {
+      const inp = checkInput(input) as VLMInput;
+      const o = checkGenerateOptions(opts);
+      let img: Prepared | undefined;
+      const r = await this.scheduler().generate(async () => this.buildPrompt(inp.prompt, (img = await this.resolve(inp, o.acceleration?.vitMerge))), o, hooks);
+      return this.withVision(img!, r);
+    });
   }
 
   /** One answer on the calling task alone, outside the scheduler (the reference the batching tests compare to). */
   async generateAlone(input: VLMInput, opts: GenerateOptions = {}, hooks: GenerateHooks = {}): Promise<GenerateResult> {
-    const img = await this.resolve(input, opts.acceleration?.vitMerge);
-    return this.withVision(img, await generate(this.ctx, this.buildPrompt(input.prompt, img), opts, hooks));
+    return this.track(async () => {
+      const inp = checkInput(input) as VLMInput;
+      const o = checkGenerateOptions(opts);
+      const img = await this.resolve(inp, o.acceleration?.vitMerge);
+      return this.withVision(img, await generate(this.ctx, this.buildPrompt(inp.prompt, img), o, hooks));
+    });
   }
 
   /** Adds what the vision tower did: tokens per vision layer, and vitMerge's trace. */
@@ -330,7 +404,11 @@ export class Engine implements VLM {
     };
   }
 
+  /** Releases the ONNX sessions once calls in flight end. Idempotent; later calls throw E_DISPOSED. */
   async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await Promise.allSettled([...this.running]);
     if (this.batch) await (await this.batch).release();
     await this.decoder.release();
     await this.vision.release();

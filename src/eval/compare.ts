@@ -32,7 +32,7 @@ export function resolveReference(name: string, row: SettingRef, settings: readon
 export function checkCompareNames(names: readonly string[], settings: readonly SettingRef[]): void {
   for (const n of names) {
     if (!settings.some((s) => s.label === n || s.method === n)) {
-      throw new LightVLMError(`--compare-to ${n} matches no evaluated setting. Use a method name or a label among: ${settings.map((s) => s.label).join(', ')}.`);
+      throw new LightVLMError(`--compare-to ${n} matches no evaluated setting. Use a method name or a label among: ${settings.map((s) => s.label).join(', ')}.`, 'E_OPTION');
     }
   }
 }

@@ -19,6 +19,13 @@ export type { RgbImage } from './resize.js';
  * (50 megapixels ≈ 150 MB of RGB). Override per call with `loadImage(src, { maxPixels })`.
  */
 export const MAX_IMAGE_PIXELS = 50_000_000;
+/** Largest encoded image accepted (files and buffers), checked before reading. */
+export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
+/**
+ * Largest long side / short side. Qwen2-VL's processor refuses above 200; for the other families
+ * an extreme strip (1x6000) would resize to hundreds of megapixels before cropping, so all refuse it.
+ */
+export const MAX_ASPECT_RATIO = 200;
 
 export interface LoadImageOptions {
   /** Largest accepted width × height; defaults to MAX_IMAGE_PIXELS. Use Infinity to disable. */
@@ -35,6 +42,10 @@ function notReadable(src: string | Uint8Array, why: string): LightVLMError {
     `${describe(src)} is not a readable image (JPEG, PNG, WebP): ${why}. Check that the file is a complete, uncorrupted image in a supported format.`, 'E_IMAGE');
 }
 
+function tooBig(src: string | Uint8Array, bytes: number): LightVLMError {
+  return new LightVLMError(`${describe(src)} is ${(bytes / 2 ** 20).toFixed(0)} MB, above the limit of ${MAX_IMAGE_BYTES / 2 ** 20} MB for an encoded image. Downscale or recompress it.`, 'E_IMAGE');
+}
+
 /** Loads an image file or encoded bytes into an 8-bit RGB image, the way HF's PIL processors see it. */
 export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions = {}): Promise<RgbImage> {
   const maxPixels = opts.maxPixels ?? MAX_IMAGE_PIXELS;
@@ -47,8 +58,14 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
       throw new LightVLMError(`image file ${src} does not exist. Check the path.`, 'E_IO');
     }
     if (!st.isFile()) throw new LightVLMError(`image path ${src} is not a file. Pass the path of an image file.`, 'E_IO');
-    input = fs.readFileSync(src);
+    if (st.size > MAX_IMAGE_BYTES) throw tooBig(src, st.size);
+    try {
+      input = fs.readFileSync(src);
+    } catch (e) {
+      throw new LightVLMError(`cannot read image file ${src} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). Check its permissions.`, 'E_IO');
+    }
   } else {
+    if (src.byteLength > MAX_IMAGE_BYTES) throw tooBig(src, src.byteLength);
     input = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
   }
   if (input.length === 0) throw notReadable(src, 'it is empty (0 bytes)');
@@ -70,6 +87,12 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
     throw new LightVLMError(
       `${describe(src)} is ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels} pixels ` +
         `(default MAX_IMAGE_PIXELS = ${MAX_IMAGE_PIXELS}). Downscale the image first, or raise the limit with loadImage(path, { maxPixels }).`, 'E_IMAGE');
+  }
+  if (Math.max(width, height) / Math.min(width, height) > MAX_ASPECT_RATIO) {
+    throw new LightVLMError(
+      `${describe(src)} is ${width}x${height}, an aspect ratio of ${(Math.max(width, height) / Math.min(width, height)).toFixed(0)}:1, above the limit of ${MAX_ASPECT_RATIO}:1. Crop or pad it to a less extreme shape.`,
+      'E_IMAGE',
+    );
   }
 
   try {

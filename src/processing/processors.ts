@@ -209,6 +209,9 @@ export function clipProcess(img: RgbImage, cfg: ImageProcessorConfig, opts: Proc
 
 // ---------- GOT-OCR2 / InternVL ----------
 
+/** Most tiles one image may become (InternVL publishes 12; 64 leaves room, and bounds the grid search). */
+export const MAX_TILES = 64;
+
 /** All (columns, rows) grids with min ≤ cols*rows ≤ max, sorted (stably) by tile count. */
 function supportedGrids(minTiles: number, maxTiles: number): [number, number][] {
   const grids: [number, number][] = [];
@@ -254,6 +257,10 @@ export function gotOcr2Process(img: RgbImage, cfg: ImageProcessorConfig, opts: P
   const resample = resampleOf(cfg, PIL_BICUBIC);
   const minP = num(cfg, 'min_patches', 1);
   const maxP = num(cfg, 'max_patches', 12);
+  // The grid search is O(max_patches²) and every tile is a vision-tower pass: bound both.
+  if (!Number.isInteger(minP) || !Number.isInteger(maxP) || minP < 1 || maxP < minP || maxP > MAX_TILES) {
+    throw new LightVLMError(`image processor min_patches ${minP} / max_patches ${maxP} must be whole numbers with 1 <= min_patches <= max_patches <= ${MAX_TILES}. Fix the image processor config.`, 'E_CONFIG');
+  }
   let tiles: RgbImage[];
   if (bool(cfg, 'crop_to_patches', false) && maxP > 1) {
     if (!size.height || !size.width) throw new LightVLMError(`crop_to_patches needs size {"height","width"}, got ${JSON.stringify(cfg.size)}. Fix the image processor config.`, 'E_CONFIG');

@@ -133,6 +133,9 @@ function clip8(v: number, bits: number): number {
   return r > 255 ? 255 : r;
 }
 
+/** Largest resize target (width × height), checked before any buffer is allocated (~300 MB of RGB). */
+export const MAX_RESIZE_PIXELS = 100_000_000;
+
 /**
  * Resizes `img` to `width` x `height` (`resample`: 3 bicubic, 2 bilinear, 1 lanczos, 0 nearest) with the
  * arithmetic of `backend`. Same size → copy, as in both libraries.
@@ -140,6 +143,12 @@ function clip8(v: number, bits: number): number {
 export function resizeRgb(img: RgbImage, width: number, height: number, resample: number = PIL_BICUBIC, backend: ResizeBackend = 'torchvision'): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new LightVLMError(`cannot resize an image to ${width}x${height}: both sides must be positive integers. Check the image processor's size settings.`, 'E_CONFIG');
+  }
+  if (width * height > MAX_RESIZE_PIXELS) {
+    throw new LightVLMError(
+      `the image processor would resize a ${img.width}x${img.height} image to ${width}x${height} = ${width * height} pixels, above the limit of ${MAX_RESIZE_PIXELS}. Use a less extreme image shape, or check the processor's size settings.`,
+      'E_IMAGE',
+    );
   }
   if (img.width < 1 || img.height < 1) {
     throw new LightVLMError(`cannot resize an empty ${img.width}x${img.height} image. Pass an image with at least one pixel.`, 'E_IMAGE');
