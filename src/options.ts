@@ -7,6 +7,7 @@ import os from 'node:os';
 import { KV_METHODS, PREFILL_METHODS } from './engine/accel.js';
 import type { Acceleration, DecodeAcceleration, GenerateOptions, PrefillAcceleration } from './engine/types.js';
 import { LightVLMError } from './errors.js';
+import { SCORE_RULES } from './merge/importance.js';
 import { resolveVitMerge } from './vitmerge/options.js';
 import type { VitMergeOptions } from './vitmerge/policy.js';
 
@@ -93,7 +94,7 @@ function checkPrefill(c: Checker, v: unknown): PrefillAcceleration {
     });
   }
   if (o.mergeMode !== undefined) out.mergeMode = c.oneOf('acceleration.prefill.mergeMode', o.mergeMode, ['recycle', 'single_tail', 'drop'] as const);
-  if (o.score !== undefined) out.score = c.oneOf('acceleration.prefill.score', o.score, ['attention', 'debiased', 'debiased-all'] as const);
+  if (o.score !== undefined) out.score = c.oneOf('acceleration.prefill.score', o.score, SCORE_RULES);
   if (o.seed !== undefined) out.seed = c.num('acceleration.prefill.seed', o.seed, { int: true, min: 0 });
   return out;
 }

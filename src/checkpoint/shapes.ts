@@ -50,6 +50,7 @@ export interface LMShape {
   maxPos: number;
   qkvBias: boolean;
   tieEmbeddings: boolean;
+  headDim?: number; // config head_dim when it is not hidden / heads
 }
 
 export interface SpecialToken {
@@ -98,10 +99,13 @@ function layerNorm(out: TensorSpec[], name: string, d: number, bias = true): voi
   if (bias) out.push(t(`${name}.bias`, [d], ZERO));
 }
 
-/** Llama/Qwen2 decoder stack under `prefix` (`language_model.model` or `model`), plus the LM head. */
-function lmTensors(lm: LMShape, prefix: string, headName: string): TensorSpec[] {
+/**
+ * Llama/Qwen2 decoder stack under `prefix` (`language_model.model` or `model`), plus the LM head.
+ * Also the loader's reference for what a checkpoint must hold (checkpoint/validate.ts).
+ */
+export function lmTensors(lm: LMShape, prefix: string, headName: string): TensorSpec[] {
   const out: TensorSpec[] = [];
-  const hd = lm.hidden / lm.heads;
+  const hd = lm.headDim ?? lm.hidden / lm.heads;
   out.push(t(`${prefix}.embed_tokens.weight`, [lm.vocab, lm.hidden], W()));
   for (let l = 0; l < lm.layers; l++) {
     const p = `${prefix}.layers.${l}`;

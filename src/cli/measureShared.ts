@@ -80,12 +80,23 @@ export function requireDir(dir: string, flag: string, what: string): string {
   return dir;
 }
 
-/** Fails before a long run, not after it, when an output file could not be written. */
-export function checkOutputPath(file: string | undefined, flag: string, ext?: string): void {
+/**
+ * Fails before a long run, not after it, when an output file could not be written: the folder
+ * must exist and be writable, the path must not be a folder, and the name must end in one of `ext`.
+ */
+export function checkOutputPath(file: string | undefined, flag: string, ext?: string | readonly string[]): void {
   if (file === undefined) return;
+  if (file.trim() === '') throw new LightVLMError(`${flag} is empty; give the file to write.`, 'E_OPTION');
+  const exts = ext === undefined ? [] : typeof ext === 'string' ? [ext] : ext;
+  if (exts.length && !exts.some((e) => file.toLowerCase().endsWith(e))) throw new LightVLMError(`${flag} ${file}: the file name must end in ${exts.join(' or ')}.`, 'E_OPTION');
   const dir = path.dirname(path.resolve(file));
   if (!fs.existsSync(dir)) throw new LightVLMError(`${flag} ${file}: folder '${dir}' does not exist; create it first.`, 'E_IO');
-  if (ext !== undefined && !file.toLowerCase().endsWith(ext)) throw new LightVLMError(`${flag} ${file}: the file name must end in ${ext}.`, 'E_OPTION');
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new LightVLMError(`${flag} ${file} is a folder; give a file name.`, 'E_IO');
+  try {
+    fs.accessSync(fs.existsSync(file) ? file : dir, fs.constants.W_OK);
+  } catch {
+    throw new LightVLMError(`${flag} ${file}: cannot write there (permission denied). Choose another path.`, 'E_IO');
+  }
 }
 
 export function writeOutput(file: string, text: string, io: Io, what: string): void {

@@ -1,12 +1,13 @@
 // `lightvlm run`: one question about one image. Plain mode streams the answer; --json prints one object.
-import fs from 'node:fs';
 import { LightVLMError } from '../errors.js';
 import type { Acceleration, GenerateOptions } from '../engine/types.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { parseStages } from '../merge/schedule.js';
 import { SCORE_RULES, type ScoreRule } from '../merge/importance.js';
-import { DEMO_MODEL, num } from './common.js';
-import { DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
+import { checkGenerateOptions, checkThreads } from '../options.js';
+import { loadImage } from '../processing/image.js';
+import { DEMO_MODEL, FLAG_NAMES, num, readPrompt, refuseEmpty } from './common.js';
+import { checkOutputPath, DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
 import { parseKvSpec, parseMethodSpec } from './specs.js';
 import { parseVitMergeSpec } from '../vitmerge/options.js';
 
@@ -17,7 +18,8 @@ Answers a question about an image. Streams the answer as it is generated.
 Model and input:
   --model DIR              Hugging Face model folder (default: the bundled demo, models/synth-llava)
   --image FILE             image file (JPEG, PNG, WebP, GIF, TIFF)
-  --prompt TEXT            the question
+  --prompt TEXT            the question; --prompt - reads it from standard input
+  --prompt-file FILE       read the question from FILE (for long prompts)
 
 Generation:
   --max-new-tokens N       stop after N tokens (default 64)
@@ -44,7 +46,7 @@ Acceleration (LightVLM):
   --vit-merge SPEC         token merging inside the vision tower (docs/vit-merge.md):
                            MODE[:LAYER[:KEEP[:LAYERS]]], MODE = unmerge (merged tokens copied
                            back before the projector) or reduce (fewer tokens reach the LM)
-  --explain FILE.png       draw the image with the tokens kept at each merge stage
+  --explain FILE.png       (or .jpg, .webp) draw the image with the tokens kept at each merge stage
 
 Output:
   --json                   print one JSON object { text, tokenIds, stats } instead of streaming
@@ -57,6 +59,7 @@ const OPTIONS = {
   model: { type: 'string' },
   image: { type: 'string' },
   prompt: { type: 'string' },
+  'prompt-file': { type: 'string' },
   'max-new-tokens': { type: 'string' },
   'min-new-tokens': { type: 'string' },
   temperature: { type: 'string' },
@@ -80,7 +83,7 @@ const OPTIONS = {
 /** Options shared by run/eval/bench: --method/--stages/--merge/--kv into `acceleration`. */
 export function accelerationFrom(v: { method?: string; stages?: string; merge?: string; score?: string; kv?: string; seed?: string; 'vit-merge'?: string }): Acceleration {
   const acc: Acceleration = {};
-  if (v.method || v.stages) {
+  if (v.method !== undefined || v.stages !== undefined) {
     const m = parseMethodSpec(v.method ?? 'lightvlm');
     acc.prefill = { method: m.method, ...(m.keep !== undefined ? { keep: m.keep } : {}) };
     if (v.stages) acc.prefill.stages = parseStages(v.stages);
@@ -106,12 +109,14 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  refuseEmpty(v, ['model', 'image', 'method', 'stages', 'merge', 'score', 'kv', 'vit-merge', 'explain', 'threads', 'stop']);
   if (!v.image) throw new LightVLMError('--image is required (an image file). See lightvlm run --help.', 'E_INPUT');
-  if (v.prompt === undefined || v.prompt.trim() === '') throw new LightVLMError('--prompt is required (the question about the image).', 'E_INPUT');
-  if (!fs.existsSync(v.image)) throw new LightVLMError(`image file ${v.image} does not exist.`, 'E_IO');
-  const threads = num(v.threads, '--threads', { int: true, min: 1 });
-  if (threads) setDefaultThreads(threads);
-  const opts: GenerateOptions = {
+  if (v.prompt === undefined && v['prompt-file'] === undefined) throw new LightVLMError('--prompt is required (the question about the image; --prompt - reads standard input, --prompt-file FILE a file).', 'E_INPUT');
+  const prompt = readPrompt(v);
+  if (v.threads !== undefined) setDefaultThreads(checkThreads(num(v.threads, '--threads', { int: true, min: 1 }), '--threads'));
+  const { EXPLAIN_EXTENSIONS } = await import('../report/explain.js');
+  checkOutputPath(v.explain, '--explain', EXPLAIN_EXTENSIONS);
+  const opts: GenerateOptions = checkGenerateOptions({
     maxNewTokens: num(v['max-new-tokens'], '--max-new-tokens', { int: true, min: 1 }) ?? 64,
     minNewTokens: num(v['min-new-tokens'], '--min-new-tokens', { int: true, min: 0 }) ?? 0,
     temperature: num(v.temperature, '--temperature', { min: 0 }) ?? 0,
@@ -120,13 +125,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     seed: num(v.seed, '--seed', { int: true, min: 0 }) ?? 0,
     ...(v.stop ? { stopStrings: v.stop } : {}),
     acceleration: accelerationFrom(v),
-  };
+  }, FLAG_NAMES);
+  // The image is read and checked before the model loads: a typo costs no load time.
+  const image = await loadImage(v.image).then(() => v.image!);
   const { Engine } = await import('../engine/vlm.js');
   const load = dtypeLoadOptions(v.dtype, resolveIo());
   const engine = await Engine.load(v.model ?? DEMO_MODEL, load.opts);
   load.done();
   try {
-    const input = { image: v.image, prompt: v.prompt };
+    const input = { image, prompt };
     let result;
     if (v.json) {
       result = await engine.generate(input, opts);
@@ -142,7 +149,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     if (v.explain) {
       const { drawExplanation } = await import('../report/explain.js');
-      await drawExplanation(v.image, result, v.explain);
+      try {
+        await drawExplanation(v.image, result, v.explain);
+      } catch (e) {
+        throw new LightVLMError(`could not write --explain ${v.explain}: ${(e as Error).message.split('\n')[0]}`, 'E_IO');
+      }
       process.stderr.write(`wrote ${v.explain}\n`);
     }
   } finally {

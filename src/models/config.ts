@@ -51,7 +51,7 @@ export function readTextConfig(tc: Json, top: Json): TextConfig {
   }
   const heads = need('num_attention_heads');
   const hidden = need('hidden_size');
-  return {
+  const out: TextConfig = {
     layers: need('num_hidden_layers'),
     hidden,
     heads,
@@ -66,4 +66,23 @@ export function readTextConfig(tc: Json, top: Json): TextConfig {
     maxPositions: tc.max_position_embeddings ?? 32768,
     tieEmbeddings: Boolean(tc.tie_word_embeddings ?? top.tie_word_embeddings ?? false),
   };
+  checkTextConfig(out);
+  return out;
+}
+
+/** Sanity of the numbers before any graph is built: sizes are positive whole numbers that divide, eps and theta positive. */
+function checkTextConfig(c: TextConfig): void {
+  const bad = (field: string, v: unknown, want: string): never => {
+    throw new LightVLMError(`config.json text_config.${field} is ${JSON.stringify(v)}; it must be ${want}. Fix config.json (or re-download the model).`, 'E_CONFIG');
+  };
+  const ints: [string, number][] = [
+    ['num_hidden_layers', c.layers], ['hidden_size', c.hidden], ['num_attention_heads', c.heads], ['num_key_value_heads', c.kvHeads],
+    ['head_dim', c.headDim], ['intermediate_size', c.intermediate], ['vocab_size', c.vocab], ['max_position_embeddings', c.maxPositions],
+  ];
+  for (const [k, v] of ints) if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31) bad(k, v, 'a positive whole number');
+  if (c.heads % c.kvHeads !== 0) bad('num_key_value_heads', c.kvHeads, `a divisor of num_attention_heads (${c.heads})`);
+  if (c.headDim % 2 !== 0) bad('head_dim', c.headDim, 'even (rotary embeddings rotate pairs)');
+  if (typeof c.eps !== 'number' || !(c.eps > 0) || !Number.isFinite(c.eps)) bad('rms_norm_eps', c.eps, 'a positive number such as 1e-6');
+  if (typeof c.ropeTheta !== 'number' || !(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) bad('rope_theta', c.ropeTheta, 'a positive number such as 10000');
+  if (c.mropeSection && (!Array.isArray(c.mropeSection) || !c.mropeSection.every((x) => Number.isSafeInteger(x) && x >= 0))) bad('rope_parameters.mrope_section', c.mropeSection, 'a list of whole numbers');
 }

@@ -1,6 +1,7 @@
 // Loads Llama / Qwen2 language-model weights from a checkpoint, whatever prefix layout it uses:
 // transformers 4/5 LLaVA-style `language_model.model.*`, newer `model.language_model.*`, plain `model.*`.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
+import { validateLanguageModel } from '../checkpoint/validate.js';
 import { LightVLMError } from '../errors.js';
 import type { DecoderLayerWeights } from '../graph/decoderStage.js';
 import { lazyLinear, type LinearW } from '../graph/ops.js';
@@ -34,6 +35,9 @@ export class LanguageModelWeights {
 
   constructor(private readonly store: SafetensorsStore, readonly cfg: TextConfig) {
     this.prefix = findPrefix(store, LM_PREFIXES, 'embed_tokens.weight', 'language-model');
+    const head = HEAD_NAMES.find((n) => store.has(n));
+    if (!head && !cfg.tieEmbeddings) throw new LightVLMError('the checkpoint has no lm_head.weight and does not tie word embeddings.', 'E_CHECKPOINT');
+    validateLanguageModel(store, this.prefix, head, cfg);
   }
 
   private f(name: string): Float32Array {

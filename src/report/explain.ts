@@ -8,6 +8,13 @@ import type { GenerateResult } from '../engine/types.js';
 
 const PANEL = 320;
 
+/** File endings --explain can write, and the encoder each one gets (the bytes match the name). */
+export const EXPLAIN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'] as const;
+const formatOf = (out: string): 'png' | 'jpeg' | 'webp' => {
+  const e = out.toLowerCase();
+  return e.endsWith('.jpg') || e.endsWith('.jpeg') ? 'jpeg' : e.endsWith('.webp') ? 'webp' : 'png';
+};
+
 export async function drawExplanation(imagePath: string, result: GenerateResult, out: string): Promise<void> {
   const grid = result.grids[result.grids.length - 1]!;
   const offset = result.grids.slice(0, -1).reduce((a, g) => a + g.h * g.w, 0);
@@ -53,6 +60,6 @@ export async function drawExplanation(imagePath: string, result: GenerateResult,
       ...panels.map((p, i) => ({ input: p, left: 8 + i * (panelW + 8), top: 8 })),
       { input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${labels}</svg>`), left: 0, top: 0 },
     ])
-    .png()
+    .toFormat(formatOf(out))
     .toFile(out);
 }

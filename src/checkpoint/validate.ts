@@ -1,0 +1,49 @@
+// Load-time check that the language model's weights are the ones config.json describes: every
+// tensor the config implies exists with the implied shape, and no decoder layer lies beyond
+// num_hidden_layers. The expected list comes from shapes.ts (the same table make-checkpoint
+// writes), so the two cannot drift apart. A mismatch is an error naming the tensor and the config
+// fields, instead of a graph that fails to build or silently runs fewer layers.
+import { LightVLMError } from '../errors.js';
+import type { TextConfig } from '../models/config.js';
+import type { SafetensorsStore } from './safetensors.js';
+import { lmTensors } from './shapes.js';
+
+const FIELDS = 'hidden_size, num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size';
+
+/** `prefix` ends with '.', e.g. 'language_model.model.'; `head` is the lm_head tensor name, or undefined when tied. */
+export function validateLanguageModel(store: SafetensorsStore, prefix: string, head: string | undefined, cfg: TextConfig): void {
+  const specs = lmTensors(
+    {
+      hidden: cfg.hidden, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, intermediate: cfg.intermediate, vocab: cfg.vocab,
+      headDim: cfg.headDim, qkvBias: store.has(`${prefix}layers.0.self_attn.q_proj.bias`), tieEmbeddings: head === undefined,
+      ropeTheta: cfg.ropeTheta, rmsEps: cfg.eps, maxPos: cfg.maxPositions,
+    },
+    prefix.slice(0, -1),
+    head ?? '',
+  );
+  for (const spec of specs) {
+    const e = store.entries.get(spec.name);
+    if (!e) {
+      throw new LightVLMError(
+        `weight ${spec.name} is missing from the checkpoint, but config.json (num_hidden_layers ${cfg.layers}) needs it. The checkpoint is incomplete or config.json belongs to another model.`,
+        'E_CHECKPOINT',
+      );
+    }
+    if (e.shape.length !== spec.shape.length || e.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new LightVLMError(
+        `weight ${spec.name} has shape [${e.shape.join(', ')}] but config.json implies [${spec.shape.join(', ')}] (${FIELDS}): config.json and the weights disagree.`,
+        'E_CONFIG',
+      );
+    }
+  }
+  // Layers past num_hidden_layers would be ignored: a config/weights mismatch, not a smaller model.
+  const layerRe = new RegExp(`^${prefix.replace(/\./g, '\\.')}layers\\.(\\d+)\\.`);
+  let top = -1;
+  for (const name of store.names()) {
+    const m = layerRe.exec(name);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  if (top >= cfg.layers) {
+    throw new LightVLMError(`the checkpoint holds decoder layers up to ${top} but config.json num_hidden_layers is ${cfg.layers}: config.json and the weights disagree.`, 'E_CONFIG');
+  }
+}
