@@ -19,11 +19,11 @@
 // Numerically this is the single-sequence stage graph (decoderStage.ts) at S = 1 with padded keys
 // whose probabilities are exactly zero, so a sequence decodes the same inside a batch as alone.
 import { GraphBuilder, type GraphOptions } from './proto.js';
-import { activation, linear, rmsNorm, rope } from './ops.js';
-import type { DecoderLayerWeights, TextDims } from './decoderStage.js';
+import { linear, rmsNorm, rope } from './ops.js';
+import { mlpBlock, type DecoderLayerWeights, type TextDims } from './decoderStage.js';
 
 export function buildBatchDecode(dims: TextDims, layers: { index: number; w: DecoderLayerWeights }[], opts: GraphOptions = {}): Uint8Array {
-  const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = dims;
+  const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh } = dims;
   const G = H / Hkv;
   const g = new GraphBuilder(`batch_decode.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, { ...(opts.quant ? { quant: opts.quant } : {}) });
   let h = g.input('hidden', 'float32', ['B', D]);
@@ -56,10 +56,7 @@ export function buildBatchDecode(dims: TextDims, layers: { index: number; w: Dec
     const ctx = g.op('Reshape', [g.op('MatMul', [probs, vT]), g.constI64([-1, H * dh])]); // [B,Hkv,G,dh] → [B,H·dh]
     h = g.op('Add', [h, linear(g, ctx, w.o, `l${l}.o`)]);
 
-    // --- SwiGLU MLP ---
-    const y = rmsNorm(g, h, w.postNorm, dims.eps);
-    const [gate, up] = g.opN('Split', [linear(g, y, w.gateUp, `l${l}.gateup`), g.constI64([I, I])], 2, { axis: -1 });
-    h = g.op('Add', [h, linear(g, g.op('Mul', [activation(g, gate!, dims.act), up!]), w.down, `l${l}.down`)]);
+    h = mlpBlock(g, h, l, w, dims);
   }
   g.output(h, 'hidden_out', 'float32', ['B', D]);
   return g.encode();

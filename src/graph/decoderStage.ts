@@ -39,7 +39,7 @@ export function buildDecoderStage(
   layers: { index: number; w: DecoderLayerWeights }[],
   opts: GraphOptions = {},
 ): Uint8Array {
-  const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh, intermediate: I } = dims;
+  const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh } = dims;
   const G = H / Hkv;
   const g = new GraphBuilder(`decoder.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, opts);
   let h = g.input('hidden', 'float32', ['S', D]);
@@ -122,13 +122,18 @@ export function buildDecoderStage(
       : g.ifElse(g.op('Greater', [S, g.constI64([1], [])]), ['float32'], (b) => [fusedCtx(b)], (b) => [standardCtx(b, rows)])[0]!;
     h = g.op('Add', [h, linear(g, ctx2, w.o, `l${l}.o`)]);
 
-    // --- SwiGLU MLP ---
-    const y = rmsNorm(g, h, w.postNorm, dims.eps);
-    const [gate, up] = g.opN('Split', [linear(g, y, w.gateUp, `l${l}.gateup`), g.constI64([I, I])], 2, { axis: -1 });
-    h = g.op('Add', [h, linear(g, g.op('Mul', [activation(g, gate!, dims.act), up!]), w.down, `l${l}.down`)]);
+    h = mlpBlock(g, h, l, w, dims);
   }
   g.output(h, 'hidden_out', 'float32', ['S', D]);
   return g.encode();
+}
+
+/** Post-attention half of a decoder layer: h + down(act(gate(norm(h))) · up(norm(h))), rows [R, D] → [R, D]. Shared by the stage and batched-decode graphs. */
+export function mlpBlock(g: GraphBuilder, h: string, l: number, w: DecoderLayerWeights, dims: TextDims): string {
+  const I = dims.intermediate;
+  const y = rmsNorm(g, h, w.postNorm, dims.eps);
+  const [gate, up] = g.opN('Split', [linear(g, y, w.gateUp, `l${l}.gateup`), g.constI64([I, I])], 2, { axis: -1 });
+  return g.op('Add', [h, linear(g, g.op('Mul', [activation(g, gate!, dims.act), up!]), w.down, `l${l}.down`)]);
 }
 
 /** Final norm + LM head. hidden [S, D] → normed [S, D], logits [S, V]. `floatHead` keeps the head fp32 in a quantized build. */
