@@ -4,12 +4,12 @@
 // done or --seconds have passed, whichever comes first, then stops the server with SIGTERM. Reports
 // requests served, errors by status, TTFT and end-to-end latency percentiles, aggregate tokens/s,
 // and the server's RSS after warm-up and at the end.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { percentile } from './stats.js';
+import { spawnServe } from '../server/spawn.js';
 
 const ROOT = (() => {
   let d = path.dirname(fileURLToPath(import.meta.url));
@@ -103,21 +103,8 @@ async function rssBytes(url: string): Promise<number> {
   return Number(/^lightvlm_process_resident_memory_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
 }
 
-async function startServer(): Promise<{ url: string; stop: () => Promise<number | null> }> {
-  const args = [path.join(ROOT, 'dist/src/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...(v.model ? ['--model', v.model] : []), ...(v['serve-arg'] ?? [])];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'] });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stderr.on('data', (d) => {
-      err += d;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', () => reject(new Error(`lightvlm serve exited: ${err}`)));
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
-  return { url, stop: async () => (proc.kill('SIGTERM'), exited) };
-}
+const startServer = () =>
+  spawnServe(path.join(ROOT, 'dist/src/cli/main.js'), ['--host', '127.0.0.1', '--port', '0', ...(v.model ? ['--model', v.model] : []), ...(v['serve-arg'] ?? [])], 'inherit');
 
 async function main(): Promise<void> {
   if (v.url && !/^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?\/?$/.test(v.url)) throw new Error('--url must be a loopback address (http://127.0.0.1:PORT): this generator never loads a remote host.');

@@ -2,11 +2,12 @@
 // streamed, through the `openai` client) equals the CLI's on the same input; SIGTERM drains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { MODELS, ROOT } from '../helpers.js';
 import { dataUrl, startServer, userMessage } from './serveHelpers.js';
+import { spawnServe } from '../../src/server/spawn.js';
 
 const CLI = path.join(ROOT, 'dist/src/cli/main.js');
 const demo = MODELS['synth-llava']!.dir;
@@ -59,17 +60,7 @@ test('plain and streamed completions equal `lightvlm run` on the same input (wit
 });
 
 test('SIGTERM drains: the running request finishes, a new one gets 503, the process exits 0', async () => {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--model', MODELS['tiny-llava']!.dir, '--port', '0', '--model-name', 'tiny'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.stderr.on('data', (d) => {
-      err += d;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    proc.on('exit', () => reject(new Error(`serve exited early: ${err}`)));
-  });
-  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  const { url, proc, exited, stderr } = await spawnServe(CLI, ['--model', MODELS['tiny-llava']!.dir, '--port', '0', '--model-name', 'tiny']);
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
   const img = dataUrl(path.join(MODELS['tiny-llava']!.dir, 'golden/image.png'));
   const stream = await client.chat.completions.create({ model: 'tiny', messages: userMessage(img, 'What is shown?'), max_tokens: 300, stream: true, stream_options: { include_usage: true } });
@@ -92,5 +83,5 @@ test('SIGTERM drains: the running request finishes, a new one gets 503, the proc
   assert.equal(finish, 'length');
   assert.equal(usage?.completion_tokens, 300, 'the running request finished');
   assert.equal(await exited, 0);
-  assert.match(err, /drained/);
+  assert.match(stderr(), /drained/);
 });
