@@ -62,15 +62,17 @@ class Sink {
     this.length += n;
     return at;
   }
-  u32(v: number) { this.buf.writeUInt32LE(v, this.room(4)); }
-  i32(v: number) { this.buf.writeInt32LE(v, this.room(4)); }
-  f32(v: number) { this.buf.writeFloatLE(v, this.room(4)); }
-  u64(v: bigint | number) { this.buf.writeBigUInt64LE(BigInt(v), this.room(8)); }
-  u8(v: number) { this.buf.writeUInt8(v, this.room(1)); }
+  // room() may replace this.buf, so it runs before this.buf is read (not as an argument of its method)
+  u32(v: number) { const at = this.room(4); this.buf.writeUInt32LE(v, at); }
+  i32(v: number) { const at = this.room(4); this.buf.writeInt32LE(v, at); }
+  f32(v: number) { const at = this.room(4); this.buf.writeFloatLE(v, at); }
+  u64(v: bigint | number) { const at = this.room(8); this.buf.writeBigUInt64LE(BigInt(v), at); }
+  u8(v: number) { const at = this.room(1); this.buf.writeUInt8(v, at); }
   str(s: string) {
     const b = Buffer.from(s, 'utf8');
     this.u64(b.length);
-    b.copy(this.buf, this.room(b.length));
+    const at = this.room(b.length);
+    b.copy(this.buf, at);
   }
   bytes(): Buffer { return this.buf.subarray(0, this.length); }
 }

@@ -91,6 +91,8 @@ test('writeGguf -> readGgufHeader round trip: metadata of every kind, tensor inf
     ['tokenizer.ggml.add_bos_token', { type: 'bool', value: false }],
     ['tokenizer.ggml.tokens', { type: 'arr', of: 'str', value: ['a', 'Ġb', '<|im_end|>', 'é'] }],
     ['tokenizer.ggml.token_type', { type: 'arr', of: 'i32', value: Int32Array.from([1, 1, 3, 4]) }],
+    // larger than the writer's first 64 KB header buffer, so the header grows while being written
+    ['tokenizer.ggml.merges', { type: 'arr', of: 'str', value: Array.from({ length: 20000 }, (_, i) => `Ġ${i} x${i}`) }],
   ]);
   const w = Float32Array.from({ length: 64 }, (_, i) => (i - 30) / 7);
   const tensors = [
@@ -111,6 +113,9 @@ test('writeGguf -> readGgufHeader round trip: metadata of every kind, tensor inf
   assert.equal(h.meta.get('tokenizer.ggml.add_bos_token'), false);
   assert.deepEqual(h.meta.get('tokenizer.ggml.tokens'), ['a', 'Ġb', '<|im_end|>', 'é']);
   assert.deepEqual(h.meta.get('tokenizer.ggml.token_type'), [1, 1, 3, 4]);
+  const merges = h.meta.get('tokenizer.ggml.merges') as string[];
+  assert.equal(merges.length, 20000);
+  assert.equal(merges[19999], 'Ġ19999 x19999');
   assert.equal(h.meta.get('general.alignment'), ALIGNMENT); // added by the writer
   assert.deepEqual(h.tensors.map((t) => [t.name, t.ne, t.type]), [['norm', [5], GGML_TYPE.f32], ['w8', [32, 2], GGML_TYPE.q8_0], ['w4', [64, 1], GGML_TYPE.q4_0]]);
   assert.deepEqual(h.tensors.map((t) => t.offset), [0, 32, 32 + 96]); // 20 B -> 32, 68 B -> 96
