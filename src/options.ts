@@ -4,10 +4,11 @@
 // `names` map so the same checks speak in its flags (`--max-new-tokens`). Every failure is an
 // E_OPTION (E_IMAGE / E_PROMPT / E_PROMPT_TOO_LONG for the input) LightVLMError.
 import os from 'node:os';
-import { KV_METHODS, PREFILL_METHODS } from './engine/accel.js';
 import type { Acceleration, DecodeAcceleration, GenerateOptions, PrefillAcceleration } from './engine/types.js';
 import { LightVLMError } from './errors.js';
-import { SCORE_RULES } from './merge/importance.js';
+import { KV_METHODS } from './kvcache/registry.js';
+import { PREFILL_METHODS } from './merge/plan.js';
+import { MERGE_MODES, SCORE_RULES } from './merge/types.js';
 import { resolveVitMerge } from './vitmerge/options.js';
 import type { VitMergeOptions } from './vitmerge/policy.js';
 
@@ -93,13 +94,13 @@ function checkPrefill(c: Checker, v: unknown): PrefillAcceleration {
       return { layer: c.num(`${p}.layer`, so.layer, { int: true, min: 1 }), keep: c.num(`${p}.keep`, so.keep, { min: 0, openMin: true, max: 1 }) };
     });
   }
-  if (o.mergeMode !== undefined) out.mergeMode = c.oneOf('acceleration.prefill.mergeMode', o.mergeMode, ['recycle', 'single_tail', 'drop'] as const);
+  if (o.mergeMode !== undefined) out.mergeMode = c.oneOf('acceleration.prefill.mergeMode', o.mergeMode, MERGE_MODES);
   if (o.score !== undefined) out.score = c.oneOf('acceleration.prefill.score', o.score, SCORE_RULES);
   if (o.seed !== undefined) out.seed = c.num('acceleration.prefill.seed', o.seed, { int: true, min: 0 });
   return out;
 }
 
-/** The defaults accel.ts applies when a field is left out (kept in step with resolveKv). */
+/** The defaults kvcache/ applies when a field is left out (kept in step with kvcache/registry.ts resolveKv). */
 const KV_DEFAULT_SINKS = 4;
 
 function checkDecode(c: Checker, v: unknown): DecodeAcceleration {

@@ -1,6 +1,6 @@
 // Why do pre-LM methods collapse on synth-llava (docs/schedule.md, "Pre-LM methods")? Builds the
 // reduced prompt by hand so that the SAME selection can be fed with two position conventions:
-//   renumber — kept rows get contiguous position ids (what prelmApply does for 1-D RoPE models);
+//   renumber — kept rows get contiguous position ids (what merge/prelmPlan.ts does for 1-D RoPE models);
 //   original — kept rows keep the position id of the patch they came from (what in-LM merging does).
 // Selections: random (seeded), fastervlm ([CLS] attention), novelty (distance from the mean
 // projector feature). Rows stay in spatial (ascending) order in every case.

@@ -4,20 +4,20 @@
 //   exact match. One prepareImage per question, shared by every config. Writes per-question 0/1.
 import fs from 'node:fs';
 import { Engine } from '../../src/engine/vlm.js';
-import { lightvlmPolicy, type StagePolicy } from '../../src/merge/policies.js';
+import { lightvlmPolicy } from '../../src/merge/policies.js';
 import { noveltyScores } from '../../src/merge/importance.js';
 import { defaultLightVLMSchedule } from '../../src/merge/schedule.js';
 import { halfSplit, wilson, type Half } from '../../src/eval/stats.js';
-import type { StageInput } from '../../src/engine/accel.js';
+import type { MergeDecision, MergeInput } from '../../src/merge/types.js';
 
-type Rule = (i: StageInput) => Float32Array;
+type Rule = (i: MergeInput) => Float32Array;
 type Cfg = { name: string; prefill: any; rule?: Rule; firstOnly?: boolean; mode?: 'recycle' | 'drop' };
 const F = [0.35, 0.1, 0.03];
 const spec = (f: number) => defaultLightVLMSchedule(8, f); // 1/2/4 on the 8-layer model
-const first = (i: StageInput) => i.spans.every((s) => s.length === s.origLength);
+const first = (i: MergeInput) => i.spans.every((s) => s.length === s.origLength);
 const novelty: Rule = (i) => noveltyScores(i.hidden, i.dim, i.spans, i.scores.length);
-const withRule = (c: Cfg): StagePolicy | undefined => c.rule && ((i: any) =>
-  lightvlmPolicy({ ...i, scores: !c.firstOnly || first(i) ? c.rule!(i) : i.scores, mode: c.mode ?? 'recycle', debias: 'none' }));
+const withRule = (c: Cfg): ((i: MergeInput) => MergeDecision) | undefined => c.rule && ((i: MergeInput) =>
+  lightvlmPolicy(i, { scores: !c.firstOnly || first(i) ? c.rule!(i) : i.scores, mode: c.mode ?? 'recycle', debias: 'none' }));
 
 const at = (tag: string, mk: (f: number) => Omit<Cfg, 'name'>) => F.map((f): Cfg => ({ name: `${tag} @${f}`, ...mk(f) }));
 const SETS: Record<string, Cfg[]> = {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/vlm.js';
 import type { GenerateOptions, PreparedImage } from '../engine/types.js';
+import { parseKvSpec, parseMethodSpec, toAcceleration } from '../cli/specs.js';
 
 const { values: v } = parseArgs({
   options: {
@@ -31,11 +32,9 @@ async function main(): Promise<void> {
   const sched = e.scheduler({ maxBatch: 64, maxQueue: 1024 });
   let steps: { b: number; ms: number }[] = [];
   sched.onStep = (b, ms) => steps.push({ b, ms });
-  const [pm, pk] = v.method!.split(':');
-  const [km, kb] = v.kv!.split(':');
   const methods: { name: string; acc: GenerateOptions['acceleration'] }[] = [
     { name: 'none', acc: {} },
-    { name: `${v.method} + kv ${v.kv}`, acc: { prefill: { method: pm!, ...(pk ? { keep: Number(pk) } : {}) }, decode: { method: km!, ...(kb ? { budget: Number(kb) } : {}) } } },
+    { name: `${v.method} + kv ${v.kv}`, acc: toAcceleration({ prefill: parseMethodSpec(v.method!), kv: parseKvSpec(v.kv!) }) },
   ];
   const img: PreparedImage = await e.prepareImage(v.image!);
   const N = Number(v['new-tokens']);

@@ -3,7 +3,7 @@ import { LightVLMError } from '../errors.js';
 import type { Acceleration, GenerateOptions } from '../engine/types.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { parseStages } from '../merge/schedule.js';
-import { SCORE_RULES, type ScoreRule } from '../merge/importance.js';
+import { SCORE_RULES, type ScoreRule } from '../merge/types.js';
 import { checkGenerateOptions, checkThreads } from '../options.js';
 import { loadImage } from '../processing/image.js';
 import { DEMO_MODEL, FLAG_NAMES, num, readPrompt, refuseEmpty } from './common.js';

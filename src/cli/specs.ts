@@ -10,11 +10,13 @@ import { LightVLMError } from '../errors.js';
 import { parseVitMergeSpec, vitMergeLabel } from '../vitmerge/options.js';
 import type { VitMergeOptions } from '../vitmerge/policy.js';
 
-import { KV_METHODS, PREFILL_METHODS } from '../engine/accel.js';
+import { KV_METHODS } from '../kvcache/registry.js';
+import { PREFILL_METHODS, type PrefillMethod } from '../merge/plan.js';
+import { isOneOf } from '../util/never.js';
 export { KV_METHODS, PREFILL_METHODS };
 
 export interface MethodSpec {
-  method: string;
+  method: PrefillMethod;
   keep?: number; // undefined: the engine's default keep for that method (or 1 for `none`)
 }
 
@@ -37,7 +39,7 @@ const parseFraction = (raw: string, what: string): number => {
 export function parseMethodSpec(spec: string): MethodSpec {
   const [name = '', keepRaw, ...rest] = spec.trim().split(':');
   const method = name.toLowerCase();
-  if (!(PREFILL_METHODS as readonly string[]).includes(method)) {
+  if (!isOneOf(PREFILL_METHODS, method)) {
     throw new LightVLMError(`unknown method '${name}' in --method ${spec}. Valid methods: ${PREFILL_METHODS.join(', ')} (written NAME or NAME:KEEP, e.g. lightvlm:0.35).`, 'E_OPTION');
   }
   if (rest.length > 0) throw new LightVLMError(`--method ${spec}: expected NAME or NAME:KEEP with one colon, e.g. lightvlm:0.35.`, 'E_OPTION');
@@ -52,7 +54,7 @@ export function parseMethodSpec(spec: string): MethodSpec {
 export function parseKvSpec(spec: string): DecodeAcceleration {
   const [name = '', budgetRaw, ...rest] = spec.trim().split(':');
   const method = name.toLowerCase();
-  if (!(KV_METHODS as readonly string[]).includes(method)) {
+  if (!isOneOf(KV_METHODS, method)) {
     throw new LightVLMError(`unknown KV policy '${name}' in --kv ${spec}. Valid policies: ${KV_METHODS.join(', ')} (written NAME or NAME:BUDGET, e.g. h2o:512).`, 'E_OPTION');
   }
   if (rest.length > 0) throw new LightVLMError(`--kv ${spec}: expected NAME or NAME:BUDGET with one colon, e.g. h2o:512.`, 'E_OPTION');

@@ -17,7 +17,7 @@
 //    are dropped with it and its reservation is returned.
 import { LightVLMError } from '../errors.js';
 import type { BatchDecoder } from './batchDecoder.js';
-import { resolvePrefill } from './accel.js';
+import { resolvePrefill } from '../merge/plan.js';
 import type { LmPrompt } from '../processing/lmPrompt.js';
 import { generate } from './generate.js';
 import { forwardOne, type DecodeStepInput, type GenerateHooks, type LmContext } from './step.js';
@@ -153,7 +153,7 @@ export class Scheduler {
     const L = this.host.ctx.decoder.cfg.layers;
     const T = prompt.ids.length;
     const N = prompt.spans.reduce((a, s) => a + s.length, 0);
-    const plan = resolvePrefill(opts.acceleration?.prefill, L, this.host.ctx.decoder.cfg);
+    const plan = resolvePrefill(opts.acceleration?.prefill, L);
     const maxNew = opts.maxNewTokens ?? 64;
     let rows = 0;
     const preKeep = plan.preLm ? (opts.acceleration?.prefill?.keep ?? 0.35) : 1;

@@ -1,11 +1,7 @@
-// The one place that mutates the prompt sequence during prefill and the KV caches afterwards.
-// Everything else (policies) only returns indices; here they are applied.
-import type { Span } from '../processing/lmPrompt.js';
-
-export interface Decision {
-  keep: Int32Array;                                // ascending rows of the current sequence to keep
-  updates: { index: number; row: Float32Array }[]; // rows overwritten before the gather (merge carriers)
-}
+// The one place that mutates the prompt sequence during prefill: merge policies only return a
+// decision (rows to keep, carrier rows to overwrite); PromptState.apply carries it out. (KV caches
+// change only through LayerCache.append / gather, driven by the KV controllers.)
+import type { MergeDecision, Span } from '../merge/types.js';
 
 export class PromptState {
   constructor(
@@ -26,22 +22,22 @@ export class PromptState {
   }
 
   /** Applies a stage decision: carrier rows first (they read pre-merge rows), then the gather. */
-  apply(d: Decision): void {
+  apply(d: MergeDecision): void {
     const D = this.dim;
     for (const u of d.updates) this.hidden.set(u.row, u.index * D);
-    const n = d.keep.length;
+    const n = d.rows.length;
     const hidden = new Float32Array(n * D);
     const orig = new Int32Array(n);
     const pos = this.pos.map(() => new Int32Array(n));
     for (let j = 0; j < n; j++) {
-      const i = d.keep[j]!;
+      const i = d.rows[j]!;
       hidden.set(this.hidden.subarray(i * D, (i + 1) * D), j * D);
       orig[j] = this.orig[i]!;
       this.pos.forEach((row, r) => (pos[r]![j] = row[i]!));
     }
     // Spans stay contiguous because text rows are never removed: recount each span's survivors.
     const kept = new Uint8Array(this.length);
-    for (const i of d.keep) kept[i] = 1;
+    for (const i of d.rows) kept[i] = 1;
     let shift = 0;
     let cursor = 0;
     const spans: Span[] = [];

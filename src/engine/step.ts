@@ -10,7 +10,8 @@ import { LightVLMError } from '../errors.js';
 import { assertFinite } from '../util/finite.js';
 import { embedPrompt, type LmPrompt } from '../processing/lmPrompt.js';
 import { mulberry32 } from '../util/topk.js';
-import { resolveKv, resolvePrefill, type KvController, type PrefillPlan } from './accel.js';
+import { resolveKv, type KvController } from '../kvcache/registry.js';
+import { resolvePrefill, type PrefillPlan } from '../merge/plan.js';
 import type { Decoder } from './decoder.js';
 import { ropeTables } from './rope.js';
 import { chooseToken } from './sampling.js';
@@ -92,9 +93,9 @@ export async function startSequence(ctx: LmContext, prompt: LmPrompt, opts: Gene
   if (T + maxNew > ctx.maxPositions) {
     throw new LightVLMError(`the prompt (${T} tokens, image included) plus maxNewTokens ${maxNew} exceeds the model's context of ${ctx.maxPositions} positions. Shorten the prompt or lower maxNewTokens (--max-new-tokens).`, 'E_PROMPT_TOO_LONG');
   }
-  const plan = resolvePrefill(opts.acceleration?.prefill, dec.cfg.layers, dec.cfg);
+  const plan = resolvePrefill(opts.acceleration?.prefill, dec.cfg.layers);
   if (hooks.policy) plan.policy = hooks.policy;
-  const kv = resolveKv(opts.acceleration?.decode, plan);
+  const kv = resolveKv(opts.acceleration?.decode, plan.stages.length > 0);
   // Segments for a new schedule are built once (a load-time cost, like opening the model), before
   // the clock starts: prefillMs measures the forward pass, not graph construction.
   await dec.ensureBoundaries(plan.stages.map((s) => s.layer));

@@ -2,36 +2,13 @@
 import type { VitMergeOptions } from '../vitmerge/policy.js';
 import type { VitTrace } from '../vitmerge/tower.js';
 
-/** Prefill token reduction (lightvlm-spec.md §3, §6). `keep` is the FINAL fraction of image tokens kept. */
-export interface PrefillAcceleration {
-  method: string;                     // none | lightvlm | random | fastv | pdrop | visionzip | fastervlm | fourier
-  keep?: number;                      // final kept fraction in (0, 1]
-  stages?: { layer: number; keep: number }[]; // explicit schedule (cumulative keeps), overrides `keep`
-  mergeMode?: 'recycle' | 'single_tail' | 'drop';
-  seed?: number;                      // for `random`
-  /**
-   * lightvlm importance score (docs/schedule.md, merge/importance.ts SCORE_RULES): 'attention' =
-   * spec §3.2; 'novelty' (default, engine/accel.ts DEFAULT_SCORE) = distance from the span's mean
-   * hidden state at the first stage, attention after; 'debiased' = row-debiased attention at the
-   * first stage, attention after; 'debiased-all' = row-debiased at every stage.
-   */
-  score?: 'attention' | 'debiased' | 'debiased-all' | 'novelty';
-  /**
-   * Pre-LM methods on 1-D RoPE models: 'renumber' (default, spec §6) gives the kept image rows
-   * contiguous position ids; 'original' keeps the ids of the patches they came from (docs/schedule.md).
-   */
-  positions?: 'renumber' | 'original';
-}
+import type { DecodeAcceleration, KvMethod } from '../kvcache/registry.js';
+import type { PrefillAcceleration, PrefillMethod } from '../merge/plan.js';
+import type { PreLmPositions } from '../merge/prelmPlan.js';
+import type { MergeMode, ScoreRule } from '../merge/types.js';
 
-/** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */
-export interface DecodeAcceleration {
-  method: string;                     // none | lightvlm | streamingllm | h2o | snapkv
-  budget?: number;                    // entries per layer (generated entries for lightvlm's component B)
-  window?: number;                    // recent window W
-  sinks?: number;                     // attention sinks n_sink
-  every?: number;                     // eviction period Δ
-  pruneStaleImage?: boolean;          // component A; default on whenever prefill merging is on
-}
+// The option types are declared by the policies that read them (merge/plan.ts, kvcache/registry.ts).
+export type { DecodeAcceleration, KvMethod, MergeMode, PrefillAcceleration, PrefillMethod, PreLmPositions, ScoreRule };
 
 export interface Acceleration {
   prefill?: PrefillAcceleration;

@@ -7,14 +7,14 @@
 // objects away and does worse than random (docs/schedule.md). What an image token carries that its
 // neighbours do not is visible in the hidden state itself: background patches are near-duplicates
 // of each other and of their span's mean, object patches stand out.
-import type { SpanState } from './policies.js';
+import type { MergeInput, ScoreRule, Span } from './types.js';
 
 /**
  * Novelty: for each image row i of a span, the Euclidean distance of h_i from the mean of the
  * span's current rows, ‖h_i − μ_span‖. Text rows get 0 (they are never ranked).
  * hidden: [T, D] row-major; returns [T]. Sums in float64.
  */
-export function noveltyScores(hidden: Float32Array, dim: number, spans: readonly SpanState[], T: number): Float32Array {
+export function noveltyScores(hidden: Float32Array, dim: number, spans: readonly Span[], T: number): Float32Array {
   const out = new Float32Array(T);
   const mean = new Float64Array(dim);
   for (const s of spans) {
@@ -38,19 +38,9 @@ export function noveltyScores(hidden: Float32Array, dim: number, spans: readonly
   return out;
 }
 
-/**
- * The lightvlm score rules (PrefillAcceleration.score; evidence in docs/schedule.md):
- *   'novelty'      — noveltyScores at the first stage (every span still whole), §3.2 attention after;
- *   'debiased'     — row-debiased attention at the first stage, attention after;
- *   'debiased-all' — row-debiased attention at every stage;
- *   'attention'    — the spec's §3.2 score at every stage.
- */
-export const SCORE_RULES = ['novelty', 'debiased', 'debiased-all', 'attention'] as const;
-export type ScoreRule = (typeof SCORE_RULES)[number];
+export type StageScoreInput = Pick<MergeInput, 'scores' | 'hidden' | 'dim' | 'spans'>;
 
-export interface StageScoreInput { scores: Float32Array; hidden: Float32Array; dim: number; spans: readonly SpanState[] }
-
-/** What the stage policy ranks by under `rule`: the scores, and whether to row-debias them. */
+/** What the stage policy ranks by under `rule` (merge/types.ts SCORE_RULES): the scores, and whether to row-debias them. */
 export function stageScores(rule: ScoreRule, i: StageScoreInput): { scores: Float32Array; debias: 'none' | 'row' } {
   const first = i.spans.every((s) => s.length === s.origLength);
   if (rule === 'novelty' && first) return { scores: noveltyScores(i.hidden, i.dim, i.spans, i.scores.length), debias: 'none' };

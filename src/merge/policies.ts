@@ -1,39 +1,12 @@
 // In-LM stage policies (lightvlm-spec.md §3.2–§3.5, §6): pure functions that, at a merge layer k_j,
 // decide which rows of the current sequence survive and which carrier rows are overwritten first.
-// The engine applies a decision as: for each update, hidden[index] = row; then gather
-// hidden/positions at `keep`. Text rows are never scored, merged or removed.
+// PromptState.apply (engine/sequence.ts) carries a decision out: for each update, hidden[index] = row;
+// then it gathers hidden/positions at `rows`. Text rows are never scored, merged or removed.
 
 import { LightVLMError } from '../errors.js';
+import { unreachable } from '../util/never.js';
 import { argsortDesc, mulberry32, roundHalfEven, sampleWithoutReplacement, softmax } from '../util/topk.js';
-
-export interface SpanState { start: number; length: number; origLength: number } // an image span in the CURRENT sequence
-export interface MergeInput {
-  keep: number;            // cumulative fraction rho_j of the ORIGINAL span length kept from this stage on
-  spans: SpanState[];
-  scores: Float32Array;    // [T_cur] head-mean softmax attention of the last prompt token at layer k_j-1 (whole row, text incl.)
-  hidden: Float32Array;    // [T_cur, D] hidden states entering layer k_j (row-major)
-  dim: number;             // D
-  mode: 'recycle' | 'single_tail' | 'drop';
-  pcRatio?: number; topM?: number;   // recycle params (defaults 0.05, 5)
-  rng?: () => number;      // for random
-  /**
-   * Score debiasing (lightvlm-spec.md §3.2 is 'none'). 'row': each image token's score is divided
-   * by the mean score of the CURRENT tokens of its span that lie in the same image row (from
-   * `grids` + `origInSpan`), so a row that the last token favours as a whole (e.g. the bottom rows,
-   * nearest the question, at shallow layers) no longer wins by position alone. Needs `grids` and
-   * `origInSpan`; without them, or when a span's length does not match its grids, it is 'none'.
-   */
-  debias?: 'none' | 'row';
-  /** LM-token grid of each image part in token order (as the engine's StageInput). */
-  grids?: { h: number; w: number }[];
-  /** [T_cur] index of each row among the original image tokens (in token order), −1 for text. */
-  origInSpan?: Int32Array;
-}
-export interface MergeDecision {
-  keep: Int32Array;                                  // ascending indices into the current sequence; ALL non-image indices included
-  updates: { index: number; row: Float32Array }[];   // carrier rows (index in the current sequence) overwritten BEFORE the gather; computed in float64, stored fp32
-}
-export type StagePolicy = (input: MergeInput) => MergeDecision;
+import type { MergeDecision, MergeInput, MergeOptions, Span, StagePolicy } from './types.js';
 
 /** P_j = max(1, roundHalfEven(origLength · keep)), never more than the tokens the span still has (§3.3). */
 export function stageTarget(origLength: number, curLength: number, keep: number): number {
@@ -59,7 +32,7 @@ function checkInput(input: MergeInput): number {
 }
 
 /** Ascending union of every non-image index and the kept image indices (§3.5). */
-function assembleKeep(T: number, spans: SpanState[], keptPerSpan: Int32Array[]): Int32Array {
+function assembleKeep(T: number, spans: Span[], keptPerSpan: Int32Array[]): Int32Array {
   const isImage = new Uint8Array(T);
   for (const s of spans) isImage.fill(1, s.start, s.start + s.length);
   const keepMask = new Uint8Array(T);
@@ -73,7 +46,7 @@ function assembleKeep(T: number, spans: SpanState[], keptPerSpan: Int32Array[]):
 }
 
 /** Span-local scores → rank order as GLOBAL indices (descending score, ties by ascending index). */
-function spanOrder(scores: Float32Array, s: SpanState): Int32Array {
+function spanOrder(scores: Float32Array, s: Span): Int32Array {
   const local = argsortDesc(scores.subarray(s.start, s.start + s.length));
   for (let i = 0; i < local.length; i++) local[i] += s.start;
   return local;
@@ -144,13 +117,13 @@ function recycleUpdates(hidden: Float32Array, dim: number, order: Int32Array, P:
 }
 
 /**
- * Row-debiased scores (MergeInput.debias = 'row'): a copy of `scores` where every image token of
+ * Row-debiased scores (MergeOptions.debias = 'row'): a copy of `scores` where every image token of
  * a span is divided by the mean score of that span's current tokens in the same grid row. Grid rows
  * are numbered over the concatenated `grids` (each part h×w, row-major, in token order); the token's
  * place is `origInSpan[i]`. A row whose mean is not positive leaves its scores unchanged. Returns
  * the input array untouched when there is nothing to debias with.
  */
-export function rowDebiasedScores(scores: Float32Array, spans: SpanState[], grids: readonly { h: number; w: number }[] | undefined, origInSpan: Int32Array | undefined): Float32Array {
+export function rowDebiasedScores(scores: Float32Array, spans: Span[], grids: readonly { h: number; w: number }[] | undefined, origInSpan: Int32Array | undefined): Float32Array {
   if (!grids || grids.length === 0 || !origInSpan || origInSpan.length !== scores.length) return scores;
   const total = grids.reduce((a, g) => a + g.h * g.w, 0);
   // part start offsets and row offsets in the concatenated grid
@@ -186,12 +159,14 @@ export function rowDebiasedScores(scores: Float32Array, spans: SpanState[], grid
  * LightVLM stage policy: per span, rank image tokens by score and keep P_j, merging the removed
  * ones per `mode` ('drop' | 'single_tail' | 'recycle'). Spans are handled independently.
  */
-export const lightvlmPolicy: StagePolicy = (input) => {
+export const lightvlmPolicy: StagePolicy = (input, opts) => {
   const T = checkInput(input);
   const { hidden, dim } = input;
-  const scores = input.debias === 'row' ? rowDebiasedScores(input.scores, input.spans, input.grids, input.origInSpan) : input.scores;
-  const pcRatio = input.pcRatio ?? 0.05;
-  const topM = input.topM ?? 5;
+  const ranked = opts.scores ?? input.scores;
+  if (ranked.length !== T) throw new LightVLMError(`merge options: scores has ${ranked.length} values, expected ${T}`, 'E_INTERNAL');
+  const scores = opts.debias === 'row' ? rowDebiasedScores(ranked, input.spans, input.grids, input.origInSpan) : ranked;
+  const pcRatio = opts.pcRatio ?? 0.05;
+  const topM = opts.topM ?? 5;
   const kept: Int32Array[] = [];
   const updates: { index: number; row: Float32Array }[] = [];
   for (const s of input.spans) {
@@ -200,11 +175,20 @@ export const lightvlmPolicy: StagePolicy = (input) => {
     const order = spanOrder(scores, s);
     kept.push(order.slice(0, P));
     if (P >= s.length) continue; // nothing removed: no merge
-    if (input.mode === 'single_tail') updates.push(singleTailUpdate(hidden, dim, order, P));
-    else if (input.mode === 'recycle') updates.push(...recycleUpdates(hidden, dim, order, P, pcRatio, topM));
-    else if (input.mode !== 'drop') throw new LightVLMError(`unknown merge mode "${String(input.mode)}": use recycle, single_tail or drop`, 'E_OPTION');
+    switch (opts.mode) {
+      case 'drop':
+        break;
+      case 'single_tail':
+        updates.push(singleTailUpdate(hidden, dim, order, P));
+        break;
+      case 'recycle':
+        updates.push(...recycleUpdates(hidden, dim, order, P, pcRatio, topM));
+        break;
+      default:
+        unreachable(opts.mode, 'merge mode');
+    }
   }
-  return { keep: assembleKeep(T, input.spans, kept), updates };
+  return { rows: assembleKeep(T, input.spans, kept), updates };
 };
 
 /**
@@ -221,7 +205,7 @@ export const randomPolicy: StagePolicy = (input) => {
     for (let i = 0; i < local.length; i++) local[i] += s.start;
     return local;
   });
-  return { keep: assembleKeep(T, input.spans, kept), updates: [] };
+  return { rows: assembleKeep(T, input.spans, kept), updates: [] };
 };
 
 /**
@@ -232,38 +216,5 @@ export const randomPolicy: StagePolicy = (input) => {
 export const topScoreDropPolicy: StagePolicy = (input) => {
   const T = checkInput(input);
   const kept = input.spans.map((s) => spanOrder(input.scores, s).slice(0, stageTarget(s.origLength, s.length, input.keep)));
-  return { keep: assembleKeep(T, input.spans, kept), updates: [] };
+  return { rows: assembleKeep(T, input.spans, kept), updates: [] };
 };
-
-/** Apply a decision: overwrite carrier rows, then gather rows at `keep`. Returns a new [keep.length, D] buffer. */
-export function applyDecision(hidden: Float32Array, dim: number, d: MergeDecision): Float32Array {
-  const src = d.updates.length ? Float32Array.from(hidden) : hidden;
-  for (const u of d.updates) src.set(u.row, u.index * dim);
-  const out = new Float32Array(d.keep.length * dim);
-  d.keep.forEach((i, r) => out.set(src.subarray(i * dim, (i + 1) * dim), r * dim));
-  return out;
-}
-
-/** Gather any per-token array (positions, original indices) at `keep`. */
-export function gatherIndices<T extends Int32Array | Float32Array | BigInt64Array>(arr: T, keep: Int32Array): T {
-  const out = new (arr.constructor as new (n: number) => T)(keep.length);
-  for (let r = 0; r < keep.length; r++) out[r] = arr[keep[r]];
-  return out;
-}
-
-/** Spans of the shorter sequence after gathering at `keep` (§3.5): same origLength, new start/length. */
-export function rebuildSpans(spans: SpanState[], keep: Int32Array): SpanState[] {
-  return spans.map((s) => {
-    let start = -1, length = 0;
-    for (let r = 0; r < keep.length; r++) {
-      const i = keep[r];
-      if (i >= s.start && i < s.start + s.length) {
-        if (start < 0) start = r;
-        length++;
-      }
-    }
-    // an empty span (never produced by the policies: P >= 1) sits where its first token would be
-    if (start < 0) start = keep.filter((i) => i < s.start).length;
-    return { start, length, origLength: s.origLength };
-  });
-}

@@ -2,7 +2,8 @@
 // validated by fastify (Ajv) before any handler runs: a malformed request never reaches the engine.
 // Unknown top-level fields are ignored, as OpenAI-compatible servers do; unknown fields inside
 // `lightvlm` (our extension) are refused so a typo is not silently ignored.
-import { KV_METHODS, PREFILL_METHODS } from '../engine/accel.js';
+import { KV_METHODS, type KvMethod } from '../kvcache/registry.js';
+import { PREFILL_METHODS, type PrefillMethod } from '../merge/plan.js';
 
 const textPart = {
   type: 'object',
@@ -108,5 +109,5 @@ export interface ChatCompletionRequest {
   seed?: number | null;
   stop?: string | string[] | null;
   n?: number | null;
-  lightvlm?: { prefill?: { method: string; keep?: number }; kv?: { method: string; budget?: number } };
+  lightvlm?: { prefill?: { method: PrefillMethod; keep?: number }; kv?: { method: KvMethod; budget?: number } }; // methods checked by the enums above
 }

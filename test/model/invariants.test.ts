@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { Engine } from '../../src/engine/vlm.js';
 import { forwardAll } from '../../src/engine/inspect.js';
 import { argmax } from '../../src/engine/sampling.js';
-import type { Decision } from '../../src/engine/sequence.js';
-import type { StageInput } from '../../src/engine/accel.js';
+import type { MergeDecision, MergeInput } from '../../src/merge/types.js';
 import { loadGolden, MODELS, relL2 } from '../helpers.js';
 
 const FAMILIES = ['tiny-llava', 'tiny-internvl', 'tiny-qwen2_vl'];
@@ -65,7 +64,7 @@ for (const name of FAMILIES) {
   test(`${name}: decoding after a merge equals recomputing the merged prefill with the same kept tokens`, async () => {
     const { g, e, img } = await setup(name);
     const stages = [{ layer: 1, keep: 0.5 }, { layer: 2, keep: 0.25 }];
-    const accel = { prefill: { method: 'lightvlm', stages, mergeMode: 'recycle' as const } };
+    const accel = { prefill: { method: 'lightvlm' as const, stages, mergeMode: 'recycle' as const } };
     const merged = await e.generate({ image: img, prompt: g.question }, { maxNewTokens: 4, minNewTokens: 4, acceleration: accel });
     const N = merged.stats.imageTokens;
     const [N1, N2] = merged.kept.map((k) => k.imageIndices.length);
@@ -85,9 +84,10 @@ for (const name of FAMILIES) {
     const dropKept = dropped.kept.map((k) => new Set(k.imageIndices));
     for (let k = 1; k < dropped.tokenIds.length; k++) {
       let stage = 0;
-      const replay = (i: StageInput): Decision => {
+      const replay = (i: MergeInput): MergeDecision => {
         const want = dropKept[stage++]!;
-        return { keep: Int32Array.from(Array.from(i.origInSpan.keys()).filter((r) => i.origInSpan[r]! < 0 || want.has(i.origInSpan[r]!))), updates: [] };
+        const o = i.origInSpan!;
+        return { rows: Int32Array.from(Array.from(o.keys()).filter((r) => o[r]! < 0 || want.has(o[r]!))), updates: [] };
       };
       const out: Float32Array[] = [];
       const extra = dropped.tokenIds.slice(0, k);

@@ -16,7 +16,7 @@ test('budget >= sequence length: every KV method reproduces no compression', asy
     return { r, out };
   };
   const base = await run();
-  for (const decode of [{ method: 'lightvlm', budget: 64, window: 16 }, { method: 'streamingllm', budget: 200 }, { method: 'h2o', budget: 200 }, { method: 'snapkv', budget: 200 }]) {
+  for (const decode of [{ method: 'lightvlm', budget: 64, window: 16 }, { method: 'streamingllm', budget: 200 }, { method: 'h2o', budget: 200 }, { method: 'snapkv', budget: 200 }] satisfies DecodeAcceleration[]) {
     const m = await run(decode);
     assert.deepEqual(m.r.tokenIds, base.r.tokenIds, decode.method);
     m.out.forEach((l, t) => assert.ok(relL2(l, base.out[t]!) < 1e-6, `${decode.method} step ${t}`));

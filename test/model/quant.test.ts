@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../src/engine/vlm.js';
 import { forwardAll } from '../../src/engine/inspect.js';
-import { KV_METHODS, PREFILL_METHODS } from '../../src/engine/accel.js';
+import { KV_METHODS } from '../../src/kvcache/registry.js';
+import { PREFILL_METHODS } from '../../src/merge/plan.js';
 import type { DType } from '../../src/graph/quant.js';
 import { ints, loadGolden, MODELS, relL2 } from '../helpers.js';
 

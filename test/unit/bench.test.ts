@@ -68,7 +68,7 @@ test('bench rows: medians, stages, pairwise speedups against none, achieved GFLO
 });
 
 test('bench rows: no baseline gives null speedups; an interrupted round still pairs by round', () => {
-  const combos = [{ prefill: { method: 'fastv', keep: 0.5 } }];
+  const combos = [{ prefill: { method: 'fastv' as const, keep: 0.5 } }];
   const rows = buildBenchRows(combos, [4], [{ combo: 0, newTokens: 4, rep: 0, stats: stats({}) }], { lmParams: 1 });
   assert.equal(rows[0]!.speedupPrefill, null);
   assert.equal(rows[0]!.prefillFractionOfPeak, null);

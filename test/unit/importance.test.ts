@@ -25,7 +25,7 @@ test('novelty keeps the outlier rows where last-token attention would keep the b
   const scores = Float32Array.from({ length: T }, (_, i) => i / 100);
   const spans = [{ start: 1, length: 10, origLength: 10 }];
   const pick = (rule: 'novelty' | 'attention') =>
-    Array.from(lightvlmPolicy({ keep: 0.2, spans, hidden, dim: D, mode: 'drop', ...stageScores(rule, { scores, hidden, dim: D, spans }) }).keep);
+    Array.from(lightvlmPolicy({ keep: 0.2, spans, scores, hidden, dim: D }, { mode: 'drop', ...stageScores(rule, { scores, hidden, dim: D, spans }) }).rows);
   assert.deepEqual(pick('novelty'), [0, 3, 6]);
   assert.deepEqual(pick('attention'), [0, 9, 10]);
 });

@@ -5,11 +5,15 @@ import assert from 'node:assert/strict';
 import { LightVLMError } from '../../src/errors.js';
 import { argsortDesc, mulberry32, roundHalfEven, sampleWithoutReplacement, softmax, topKAscending } from '../../src/util/topk.js';
 import { chooseDefaultSchedule, defaultLightVLMSchedule, fastvSchedule, parseStages, pyramidDropSchedule, validateStages } from '../../src/merge/schedule.js';
-import { applyDecision, lightvlmPolicy, randomPolicy, rebuildSpans, rowDebiasedScores, stageTarget, topScoreDropPolicy, type MergeInput } from '../../src/merge/policies.js';
+import { lightvlmPolicy as lightvlm, randomPolicy as random, rowDebiasedScores, stageTarget, topScoreDropPolicy as topScoreDrop } from '../../src/merge/policies.js';
+import type { MergeDecision, MergeInput, MergeOptions, StagePolicy } from '../../src/merge/types.js';
 import { fastervlmSelect, fourierGrid, fourierLowPass, splitVisionZipBudget, visionzipSelect } from '../../src/merge/prelm.js';
-import { resolvePrefill } from '../../src/engine/accel.js';
-import type { TextConfig } from '../../src/models/config.js';
-import { avgPool1dSame, budgetEvict, h2oKeep, snapkvKeep, staleImageRows, streamingKeep } from '../../src/kvcache/policies.js';
+import { resolvePrefill } from '../../src/merge/plan.js';
+import { PromptState } from '../../src/engine/sequence.js';
+import { budgetEvict, staleImageRows } from '../../src/kvcache/lightvlm.js';
+import { streamingKeep } from '../../src/kvcache/streamingllm.js';
+import { h2oKeep } from '../../src/kvcache/h2o.js';
+import { avgPool1dSame, snapkvKeep } from '../../src/kvcache/snapkv.js';
 
 const arr = (a: ArrayLike<number>) => Array.from(a);
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-5) => {
@@ -17,6 +21,21 @@ const close = (a: ArrayLike<number>, b: number[], tol = 1e-5) => {
   for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= tol, `index ${i}: ${a[i]} vs ${b[i]}`);
 };
 const layers = (s: { layer: number }[]) => s.map((x) => x.layer);
+
+// Policies take (input, options); the cases below write both in one object.
+type Case = MergeInput & MergeOptions;
+const call = (p: StagePolicy) => ({ mode, pcRatio, topM, debias, ...input }: Case): MergeDecision =>
+  p(input, { mode, ...(pcRatio !== undefined ? { pcRatio } : {}), ...(topM !== undefined ? { topM } : {}), ...(debias !== undefined ? { debias } : {}) });
+const lightvlmPolicy = call(lightvlm);
+const randomPolicy = call(random);
+const topScoreDropPolicy = call(topScoreDrop);
+/** Carries a decision out the way the engine does (PromptState.apply) and returns the state. */
+const applied = (hidden: Float32Array, dim: number, spans: MergeInput['spans'], d: MergeDecision): PromptState => {
+  const T = hidden.length / dim;
+  const st = new PromptState(Float32Array.from(hidden), Int32Array.from({ length: T }, (_, i) => i), [Int32Array.from({ length: T }, (_, i) => i)], spans.map((x) => ({ ...x })), new Uint8Array(T), dim);
+  st.apply(d);
+  return st;
+};
 
 test('roundHalfEven matches Python round', () => {
   assert.equal(roundHalfEven(0.5), 0);
@@ -123,7 +142,7 @@ test('validateStages and parseStages errors', () => {
 // Image scores (positions 1..5): 0.1, 0.5, 0.2, 0.5, 0.05 → order 2, 4, 3, 1, 5 (tie 2/4 by index).
 const T7scores = new Float32Array([0.3, 0.1, 0.5, 0.2, 0.5, 0.05, 0.9]);
 const T7hidden = new Float32Array([0, 0, 1, 0, 0, 1, 2, 2, 4, 0, 0, 4, 9, 9]);
-const base7 = (mode: MergeInput['mode'], extra: Partial<MergeInput> = {}): MergeInput => ({
+const base7 = (mode: MergeOptions['mode'], extra: Partial<Case> = {}): Case => ({
   keep: 0.4, // P = roundHalfEven(5 · 0.4) = 2
   spans: [{ start: 1, length: 5, origLength: 5 }],
   scores: T7scores, hidden: T7hidden, dim: 2, mode, ...extra,
@@ -131,21 +150,24 @@ const base7 = (mode: MergeInput['mode'], extra: Partial<MergeInput> = {}): Merge
 
 test('lightvlm drop keeps the top-P image tokens and all text', () => {
   const d = lightvlmPolicy(base7('drop'));
-  assert.deepEqual(arr(d.keep), [0, 2, 4, 6]);
+  assert.deepEqual(arr(d.rows), [0, 2, 4, 6]);
   assert.equal(d.updates.length, 0);
-  assert.deepEqual(arr(topScoreDropPolicy(base7('drop')).keep), [0, 2, 4, 6]);
+  assert.deepEqual(arr(topScoreDropPolicy(base7('drop')).rows), [0, 2, 4, 6]);
 });
 
 test('lightvlm single_tail: weights 1..r+1, lowest score heaviest', () => {
   const d = lightvlmPolicy(base7('single_tail'));
-  assert.deepEqual(arr(d.keep), [0, 2, 4, 6]);
+  assert.deepEqual(arr(d.rows), [0, 2, 4, 6]);
   // tail = [4, 3, 1, 5] with weights 1, 2, 3, 4 (Σ = 10) into carrier 4:
   // (1·[4,0] + 2·[2,2] + 3·[1,0] + 4·[0,4]) / 10 = [1.1, 2.0]
   assert.equal(d.updates.length, 1);
   assert.equal(d.updates[0].index, 4);
   close(d.updates[0].row, [1.1, 2.0]);
-  const h = applyDecision(T7hidden, 2, d);
-  close(h, [0, 0, 0, 1, 1.1, 2.0, 9, 9]);
+  const st = applied(T7hidden, 2, base7('drop').spans, d);
+  close(st.hidden, [0, 0, 0, 1, 1.1, 2.0, 9, 9]);
+  assert.deepEqual(arr(st.orig), [0, 2, 4, 6]);
+  assert.deepEqual(arr(st.pos[0]!), [0, 2, 4, 6]); // positions keep their gaps
+  assert.deepEqual(st.spans, [{ start: 1, length: 2, origLength: 5 }]);
   assert.equal(T7hidden[8], 4); // input untouched
 });
 
@@ -153,7 +175,7 @@ test('lightvlm recycle: carrier = order[P-pc..P), softmax over top-M dot product
   // P = 2, pc = max(1, roundHalfEven(0.1)) = 1 → dom = [2], carrier = [4], red = [3, 1, 5].
   // h4 = [4,0]; sims with 3,1,5 = 8, 4, 0; scale 1/sqrt(2).
   const d = lightvlmPolicy(base7('recycle'));
-  assert.deepEqual(arr(d.keep), [0, 2, 4, 6]);
+  assert.deepEqual(arr(d.rows), [0, 2, 4, 6]);
   assert.equal(d.updates.length, 1);
   assert.equal(d.updates[0].index, 4);
   const sm = (xs: number[]) => { const e = xs.map(Math.exp); const t = e.reduce((a, b) => a + b); return e.map((x) => x / t); };
@@ -171,7 +193,7 @@ test('recycle carrier count uses roundHalfEven(P · pcRatio)', () => {
   const hidden = Float32Array.from({ length: n * D }, () => rng() - 0.5);
   for (const [P, pc] of [[10, 1], [30, 2], [50, 2], [70, 4]]) { // 0.5→0→1, 1.5→2, 2.5→2, 3.5→4
     const d = lightvlmPolicy({ keep: P / n, spans: [{ start: 0, length: n, origLength: n }], scores, hidden, dim: D, mode: 'recycle' });
-    assert.equal(d.keep.length, P);
+    assert.equal(d.rows.length, P);
     assert.deepEqual(d.updates.map((u) => u.index), Array.from({ length: pc }, (_, i) => P - pc + i));
   }
 });
@@ -179,10 +201,10 @@ test('recycle carrier count uses roundHalfEven(P · pcRatio)', () => {
 test('keep = 1 is the identity for every policy', () => {
   for (const mode of ['drop', 'single_tail', 'recycle'] as const) {
     const d = lightvlmPolicy(base7(mode, { keep: 1 }));
-    assert.deepEqual(arr(d.keep), [0, 1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(arr(d.rows), [0, 1, 2, 3, 4, 5, 6]);
     assert.equal(d.updates.length, 0);
   }
-  assert.equal(randomPolicy(base7('drop', { keep: 1 })).keep.length, 7);
+  assert.equal(randomPolicy(base7('drop', { keep: 1 })).rows.length, 7);
 });
 
 test('two spans are reduced independently; text is never dropped', () => {
@@ -191,18 +213,18 @@ test('two spans are reduced independently; text is never dropped', () => {
   const hidden = Float32Array.from({ length: 11 }, (_, i) => i);
   const spans = [{ start: 1, length: 4, origLength: 4 }, { start: 6, length: 4, origLength: 8 }];
   // keep 0.5: A → P = 2 (tokens 2, 3); B → P = 4 of origLength 8 = all 4
-  assert.deepEqual(arr(lightvlmPolicy({ keep: 0.5, spans, scores, hidden, dim: 1, mode: 'drop' }).keep), [0, 2, 3, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(arr(lightvlmPolicy({ keep: 0.5, spans, scores, hidden, dim: 1, mode: 'drop' }).rows), [0, 2, 3, 5, 6, 7, 8, 9, 10]);
   // keep 0.25: A → P = 1 (token 2); B → P = 2 (tokens 6, 8)
   const d = lightvlmPolicy({ keep: 0.25, spans, scores, hidden, dim: 1, mode: 'single_tail' });
-  assert.deepEqual(arr(d.keep), [0, 2, 5, 6, 8, 10]);
+  assert.deepEqual(arr(d.rows), [0, 2, 5, 6, 8, 10]);
   // A: tail [2,3,4,1] w 1..4 → (2+6+12+4)/10 = 2.4; B: tail [8,9,7] w 1..3 → (8+18+21)/6 = 7.8333
   assert.deepEqual(d.updates.map((u) => u.index), [2, 8]);
   close(d.updates.map((u) => u.row[0]), [2.4, 47 / 6]);
-  assert.deepEqual(rebuildSpans(spans, d.keep), [{ start: 1, length: 1, origLength: 4 }, { start: 3, length: 2, origLength: 8 }]);
+  assert.deepEqual(applied(hidden, 1, spans, d).spans, [{ start: 1, length: 1, origLength: 4 }, { start: 3, length: 2, origLength: 8 }]);
   const r = randomPolicy({ keep: 0.25, spans, scores, hidden, dim: 1, mode: 'drop', rng: mulberry32(5) });
-  for (const t of [0, 5, 10]) assert.ok(arr(r.keep).includes(t));
-  assert.equal(arr(r.keep).filter((i) => i >= 1 && i <= 4).length, 1);
-  assert.equal(arr(r.keep).filter((i) => i >= 6 && i <= 9).length, 2);
+  for (const t of [0, 5, 10]) assert.ok(arr(r.rows).includes(t));
+  assert.equal(arr(r.rows).filter((i) => i >= 1 && i <= 4).length, 1);
+  assert.equal(arr(r.rows).filter((i) => i >= 6 && i <= 9).length, 2);
 });
 
 test('row-debiased score: divide by the mean of the current tokens in the same grid row', () => {
@@ -215,34 +237,33 @@ test('row-debiased score: divide by the mean of the current tokens in the same g
   const base = { keep: 0.5, spans, scores, hidden: new Float32Array(8), dim: 1, mode: 'drop' as const, grids, origInSpan };
   close(rowDebiasedScores(scores, spans, grids, origInSpan), [0.05, 0.5, 1, 1.5, 2 / 3, 2 / 3, 5 / 3, 0.02]);
   // P = 3. attention: 1.0 (6), .4 (4), .4 (5); debiased: 1.667 (6), 1.5 (3), 1.0 (2)
-  assert.deepEqual(arr(lightvlmPolicy(base).keep), [0, 4, 5, 6, 7]);
-  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'none' }).keep), [0, 4, 5, 6, 7]);
-  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row' }).keep), [0, 2, 3, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy(base).rows), [0, 4, 5, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'none' }).rows), [0, 4, 5, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row' }).rows), [0, 2, 3, 6, 7]);
   // without grids / origInSpan the debiased score is the plain score
-  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row', grids: undefined }).keep), [0, 4, 5, 6, 7]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...base, debias: 'row', grids: undefined }).rows), [0, 4, 5, 6, 7]);
   // a reduced span: current rows hold original tokens 0, 2 (grid row 0) and 3, 5 (grid row 1)
   // scores .1 .3 | .5 .6 -> .5 1.5 | .909 1.091; P = roundHalfEven(6 · 1/3) = 2
   const red = { keep: 1 / 3, spans: [{ start: 0, length: 4, origLength: 6 }], scores: Float32Array.from([0.1, 0.3, 0.5, 0.6, 0.01]), hidden: new Float32Array(5), dim: 1, mode: 'drop' as const, grids, origInSpan: Int32Array.from([0, 2, 3, 5, -1]) };
-  assert.deepEqual(arr(lightvlmPolicy(red).keep), [2, 3, 4]);
-  assert.deepEqual(arr(lightvlmPolicy({ ...red, debias: 'row' }).keep), [1, 3, 4]);
+  assert.deepEqual(arr(lightvlmPolicy(red).rows), [2, 3, 4]);
+  assert.deepEqual(arr(lightvlmPolicy({ ...red, debias: 'row' }).rows), [1, 3, 4]);
   // two parts 1x2 + 1x2 in one span (InternVL tiles): rows {0,1} and {2,3}; a zero-mean row is left as is
   close(rowDebiasedScores(Float32Array.from([0.2, 0.6, 0, 0]), [{ start: 0, length: 4, origLength: 4 }], [{ h: 1, w: 2 }, { h: 1, w: 2 }], Int32Array.from([0, 1, 2, 3])), [0.5, 1.5, 0, 0]);
 });
 
 test('resolvePrefill: lightvlm defaults to the spec schedule with the novelty score; debiased rules keep the shifted one', () => {
-  const cfg = {} as TextConfig;
-  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1 }, 8, cfg).stages), [1, 2, 4]);
-  assert.deepEqual(layers(resolvePrefill({ method: 'random', keep: 0.1 }, 8, cfg).stages), [1, 2, 4]);
-  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'debiased' }, 8, cfg).stages), [2, 3, 5]);
-  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'attention' }, 8, cfg).stages), [1, 2, 4]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1 }, 8).stages), [1, 2, 4]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'random', keep: 0.1 }, 8).stages), [1, 2, 4]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'debiased' }, 8).stages), [2, 3, 5]);
+  assert.deepEqual(layers(resolvePrefill({ method: 'lightvlm', keep: 0.1, score: 'attention' }, 8).stages), [1, 2, 4]);
   // the spec's schedule stays reachable through explicit stages
   const spec = defaultLightVLMSchedule(8, 0.1);
-  assert.deepEqual(resolvePrefill({ method: 'lightvlm', stages: spec }, 8, cfg).stages, spec);
+  assert.deepEqual(resolvePrefill({ method: 'lightvlm', stages: spec }, 8).stages, spec);
   // 2x2 grid (original image tokens 0..3), last row is text; P = roundHalfEven(4 · 0.5) = 2
   const keepOf = (score: 'attention' | 'debiased' | 'debiased-all', scores: number[], origInSpan: number[]) =>
-    arr(resolvePrefill({ method: 'lightvlm', keep: 0.5, score, mergeMode: 'drop' }, 8, cfg).policy!({
+    arr(resolvePrefill({ method: 'lightvlm', keep: 0.5, score, mergeMode: 'drop' }, 8).policy!({
       keep: 0.5, spans: [{ start: 0, length: scores.length - 1, origLength: 4 }], scores: Float32Array.from(scores), hidden: new Float32Array(scores.length),
-      dim: 1, rng: mulberry32(0), grids: [{ h: 2, w: 2 }], origInSpan: Int32Array.from(origInSpan) }).keep);
+      dim: 1, rng: mulberry32(0), grids: [{ h: 2, w: 2 }], origInSpan: Int32Array.from(origInSpan) }).rows);
   // whole span (first stage): rows {.1,.3} mean .2 -> .5 1.5; {.4,.4} -> 1 1
   const whole = [[0.1, 0.3, 0.4, 0.4, 0.05], [0, 1, 2, 3, -1]];
   assert.deepEqual(keepOf('attention', whole[0], whole[1]), [2, 3, 4]);
@@ -253,21 +274,21 @@ test('resolvePrefill: lightvlm defaults to the spec schedule with the novelty sc
   assert.deepEqual(keepOf('attention', later[0], later[1]), [0, 1, 3]);
   assert.deepEqual(keepOf('debiased', later[0], later[1]), [0, 1, 3]); // plain attention after the first stage
   assert.deepEqual(keepOf('debiased-all', later[0], later[1]), [1, 2, 3]);
-  assert.throws(() => resolvePrefill({ method: 'lightvlm', keep: 0.5, score: 'lse' as 'attention' }, 8, cfg), LightVLMError);
+  assert.throws(() => resolvePrefill({ method: 'lightvlm', keep: 0.5, score: 'lse' as 'attention' }, 8), LightVLMError);
 });
 
 test('random policy is reproducible with a seed and has the right count', () => {
   const n = 200;
-  const input = (seed: number): MergeInput => ({
+  const input = (seed: number): Case => ({
     keep: 0.35, spans: [{ start: 3, length: n, origLength: n }], scores: new Float32Array(n + 5),
     hidden: new Float32Array((n + 5) * 2), dim: 2, mode: 'drop', rng: mulberry32(seed),
   });
   const a = randomPolicy(input(42)), b = randomPolicy(input(42)), c = randomPolicy(input(43));
-  assert.deepEqual(arr(a.keep), arr(b.keep));
-  assert.notDeepEqual(arr(a.keep), arr(c.keep));
-  assert.equal(a.keep.length, 70 + 5); // 200 · 0.35 = 70 image + 5 text
-  for (const t of [0, 1, 2, 203, 204]) assert.ok(arr(a.keep).includes(t));
-  assert.deepEqual(arr(a.keep), arr(a.keep).sort((x, y) => x - y));
+  assert.deepEqual(arr(a.rows), arr(b.rows));
+  assert.notDeepEqual(arr(a.rows), arr(c.rows));
+  assert.equal(a.rows.length, 70 + 5); // 200 · 0.35 = 70 image + 5 text
+  for (const t of [0, 1, 2, 203, 204]) assert.ok(arr(a.rows).includes(t));
+  assert.deepEqual(arr(a.rows), arr(a.rows).sort((x, y) => x - y));
 });
 
 test('bad merge inputs throw LightVLMError', () => {

@@ -1,9 +1,9 @@
-// Pre-LM position conventions (engine/prelmApply.ts): 'renumber' gives the shorter prompt
+// Pre-LM position conventions (merge/prelmPlan.ts): 'renumber' gives the shorter prompt
 // contiguous ids, 'original' keeps each kept patch's own id (and the text after the image keeps its
 // ids too), so the LM sees the same geometry as without pruning.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { preLmReducer } from '../../src/engine/prelmApply.js';
+import { preLmReducer } from '../../src/merge/prelmPlan.js';
 import type { LmPrompt } from '../../src/processing/lmPrompt.js';
 
 test('pre-LM positions: renumber vs original', () => {
