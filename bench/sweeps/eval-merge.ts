@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { buildEvalReport, type EvalReport } from '../../src/eval/run.js';
 import { evalChart, evalKindTable, evalTable } from '../../src/cli/eval.js';
-import { expandCombos } from '../../src/cli/specs.js';
+import { expandCombos } from '../../src/engine/specs.js';
 import type { AnswerRecord } from '../../src/eval/score.js';
 
 const args = process.argv.slice(2);

@@ -6,7 +6,7 @@
 import sharp from 'sharp';
 import { BYTES_PER_PARAM } from '../graph/quant.js';
 import type { GenerateStats, ModelInfo, VLM } from '../engine/types.js';
-import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../cli/specs.js';
+import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../engine/specs.js';
 import type { MachineInfo } from './machine.js';
 import { type Summary, median, pairwiseRatioMedian, summarize } from './stats.js';
 

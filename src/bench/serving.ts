@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/vlm.js';
 import type { GenerateOptions, PreparedImage } from '../engine/types.js';
-import { parseKvSpec, parseMethodSpec, toAcceleration } from '../cli/specs.js';
+import { parseKvSpec, parseMethodSpec, toAcceleration } from '../engine/specs.js';
 
 const { values: v } = parseArgs({
   options: {

@@ -4,14 +4,19 @@
 // writes), so the two cannot drift apart. A mismatch is an error naming the tensor and the config
 // fields, instead of a graph that fails to build or silently runs fewer layers.
 import { LightVLMError } from '../errors.js';
-import type { TextConfig } from '../models/config.js';
 import type { SafetensorsStore } from './safetensors.js';
 import { lmTensors } from './shapes.js';
 
 const FIELDS = 'hidden_size, num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size';
 
+/** The config.json numbers the check reads (models/config.ts TextConfig has them; declared here so checkpoint/ stays below models/). */
+export interface LmConfigFields {
+  hidden: number; layers: number; heads: number; kvHeads: number; headDim: number; intermediate: number; vocab: number;
+  ropeTheta: number; eps: number; maxPositions: number;
+}
+
 /** `prefix` ends with '.', e.g. 'language_model.model.'; `head` is the lm_head tensor name, or undefined when tied. */
-export function validateLanguageModel(store: SafetensorsStore, prefix: string, head: string | undefined, cfg: TextConfig): void {
+export function validateLanguageModel(store: SafetensorsStore, prefix: string, head: string | undefined, cfg: LmConfigFields): void {
   const specs = lmTensors(
     {
       hidden: cfg.hidden, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, intermediate: cfg.intermediate, vocab: cfg.vocab,

@@ -9,7 +9,9 @@ import { formatSummary } from '../bench/stats.js';
 import { renderTable } from '../report/table.js';
 import { lineChart } from '../report/svg.js';
 import { DEMO_MODEL } from './common.js';
-import { comboLabel, expandCombos } from './specs.js';
+import { comboLabel, expandCombos } from '../engine/specs.js';
+import { KV_METHODS } from '../kvcache/registry.js';
+import { PREFILL_METHODS } from '../merge/plan.js';
 import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, DTYPE_HELP, dtypeLoadOptions, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
 export const BENCH_HELP = `Usage: lightvlm bench [--model DIR] [options]
@@ -20,11 +22,11 @@ every setting once each, interleaved (A B C A B C ...), so machine drift hits al
   --model DIR            Hugging Face model folder (default: the bundled demo, models/synth-llava)
   --image FILE           image to describe (default: a generated 448×448 picture of shapes)
   --prompt TEXT          user prompt (default: "${DEFAULT_BENCH_PROMPT}")
-  --method NAME[:KEEP]   repeatable; none lightvlm random fastv pdrop visionzip fastervlm fourier.
+  --method NAME[:KEEP]   repeatable; ${PREFILL_METHODS.join(' ')}.
                          NAME[:KEEP]/KV[:BUDGET] pairs it with one KV policy (not crossed with --kv)
                          'none' is added first when missing: speedups are measured against it
   --keep F               repeatable; crossed with every --method given without :KEEP
-  --kv NAME[:BUDGET]     repeatable; none lightvlm streamingllm h2o snapkv. Every --method is paired
+  --kv NAME[:BUDGET]     repeatable; ${KV_METHODS.join(' ')}. Every --method is paired
                          with every --kv (the baseline is none with kv none); without --kv the
                          engine's default decode policy is used
   --vit-merge SPEC       repeatable; token merging inside the vision tower: MODE[:LAYER[:KEEP[:LAYERS]]]

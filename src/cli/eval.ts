@@ -1,5 +1,7 @@
 // `lightvlm eval`: accuracy of several methods on a VQA folder, with retention against `none`.
 import { setDefaultThreads } from '../runtime/ort.js';
+import { KV_METHODS } from '../kvcache/registry.js';
+import { PREFILL_METHODS } from '../merge/plan.js';
 import { LightVLMError } from '../errors.js';
 import { loadDataset } from '../eval/dataset.js';
 import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval, settingRefs } from '../eval/run.js';
@@ -10,7 +12,7 @@ import { renderTable } from '../report/table.js';
 import { type Point, lineChart } from '../report/svg.js';
 import path from 'node:path';
 import { DEMO_MODEL, PACKAGE_ROOT } from './common.js';
-import { comboLabel, expandCombos } from './specs.js';
+import { comboLabel, expandCombos } from '../engine/specs.js';
 import { type CommandDeps, Progress, catchInterrupt, checkOutputPath, defaultLoadVLM, DTYPE_HELP, dtypeLoadOptions, parseFlags, positiveInt, requireDir, resolveIo, runCommand, writeOutput } from './measureShared.js';
 
 /** The bundled evaluation set that goes with the bundled demo model. */
@@ -38,11 +40,11 @@ McNemar p-value, overall and per kind.
                          ("fastv:0.1") or a method name: 'lightvlm' compares every setting with the
                          lightvlm setting of the same keep
   --method NAME[:KEEP]   repeatable; prefill method and final kept fraction of image tokens.
-                         NAME: none lightvlm random fastv pdrop visionzip fastervlm fourier.
+                         NAME: ${PREFILL_METHODS.join(' ')}.
                          'none' is added first when missing (retention needs it). Default: none
   --keep F               repeatable; crossed with every --method given without :KEEP, so
                          --method lightvlm --method fastv --keep 0.1 --keep 0.35 runs 4 settings
-  --kv NAME[:BUDGET]     repeatable; decode KV-cache policy: none lightvlm streamingllm h2o snapkv.
+  --kv NAME[:BUDGET]     repeatable; decode KV-cache policy: ${KV_METHODS.join(' ')}.
                          Every --method is paired with every --kv; without --kv the engine default
   --vit-merge SPEC       repeatable; token merging inside the vision tower (docs/vit-merge.md):
                          MODE[:LAYER[:KEEP[:LAYERS]]], MODE = unmerge | reduce, or off. Every

@@ -3,12 +3,15 @@ import { LightVLMError } from '../errors.js';
 import type { Acceleration, GenerateOptions } from '../engine/types.js';
 import { setDefaultThreads } from '../runtime/ort.js';
 import { parseStages } from '../merge/schedule.js';
-import { SCORE_RULES, type ScoreRule } from '../merge/types.js';
+import { MERGE_MODES, SCORE_RULES } from '../merge/types.js';
+import { isOneOf } from '../util/never.js';
+import { KV_METHODS } from '../kvcache/registry.js';
+import { PREFILL_METHODS } from '../merge/plan.js';
 import { checkGenerateOptions, checkThreads } from '../options.js';
 import { loadImage } from '../processing/image.js';
 import { DEMO_MODEL, FLAG_NAMES, num, readPrompt, refuseEmpty } from './common.js';
 import { checkOutputPath, DTYPE_HELP, dtypeLoadOptions, parseFlags, resolveIo } from './measureShared.js';
-import { parseKvSpec, parseMethodSpec } from './specs.js';
+import { parseKvSpec, parseMethodSpec } from '../engine/specs.js';
 import { parseVitMergeSpec } from '../vitmerge/options.js';
 
 const HELP = `Usage: lightvlm run --image FILE --prompt TEXT [options]
@@ -31,17 +34,17 @@ Generation:
   --stop TEXT              stop when TEXT appears (repeatable)
 
 Acceleration (LightVLM):
-  --method NAME[:KEEP]     prefill token reduction: none, lightvlm, random, fastv, pdrop,
-                           fastervlm, visionzip, fourier; KEEP = final fraction of image
+  --method NAME[:KEEP]     prefill token reduction: ${PREFILL_METHODS.join(', ')};
+                           KEEP = final fraction of image
                            tokens kept (default 0.35), e.g. --method lightvlm:0.10
   --stages L:K,...         explicit merge schedule, e.g. 3:0.70,6:0.50,12:0.35 (layer:cumulative keep)
-  --merge MODE             how merged-away tokens are folded in: recycle (default), single_tail, drop
+  --merge MODE             how merged-away tokens are folded in: ${MERGE_MODES.join(', ')} (default ${MERGE_MODES[0]})
   --score RULE             image-token importance (docs/schedule.md): novelty (default: at the first
                            stage, distance from the image's mean hidden state; attention after),
                            attention (the spec's score), debiased (row-debiased first-stage
                            attention, stages shifted to layer >= 2), debiased-all
-  --kv NAME[:BUDGET]       KV-cache compression while decoding: none (default), stale (component A),
-                           lightvlm (A + budgeted eviction B), streamingllm, h2o, snapkv;
+  --kv NAME[:BUDGET]       KV-cache compression while decoding: ${KV_METHODS.join(', ')} (default none;
+                           stale = component A, lightvlm = A + budgeted eviction B);
                            BUDGET = cache entries per layer
   --vit-merge SPEC         token merging inside the vision tower (docs/vit-merge.md):
                            MODE[:LAYER[:KEEP[:LAYERS]]], MODE = unmerge (merged tokens copied
@@ -88,12 +91,12 @@ export function accelerationFrom(v: { method?: string; stages?: string; merge?: 
     acc.prefill = { method: m.method, ...(m.keep !== undefined ? { keep: m.keep } : {}) };
     if (v.stages) acc.prefill.stages = parseStages(v.stages);
     if (v.merge) {
-      if (!['recycle', 'single_tail', 'drop'].includes(v.merge)) throw new LightVLMError(`--merge ${v.merge}: use recycle, single_tail or drop.`, 'E_OPTION');
-      acc.prefill.mergeMode = v.merge as 'recycle';
+      if (!isOneOf(MERGE_MODES, v.merge)) throw new LightVLMError(`--merge ${v.merge}: use ${MERGE_MODES.join(', ')}.`, 'E_OPTION');
+      acc.prefill.mergeMode = v.merge;
     }
     if (v.score) {
-      if (!(SCORE_RULES as readonly string[]).includes(v.score)) throw new LightVLMError(`--score ${v.score}: use ${SCORE_RULES.join(', ')}.`, 'E_OPTION');
-      acc.prefill.score = v.score as ScoreRule;
+      if (!isOneOf(SCORE_RULES, v.score)) throw new LightVLMError(`--score ${v.score}: use ${SCORE_RULES.join(', ')}.`, 'E_OPTION');
+      acc.prefill.score = v.score;
     }
     if (v.seed !== undefined) acc.prefill.seed = Number(v.seed);
   } else if (v.merge || v.score) throw new LightVLMError('--merge and --score need --method lightvlm (or --stages).', 'E_OPTION');

@@ -5,6 +5,7 @@
 //
 // The layers are cut into segments of `segmentLayers` so that the padded scratch only ever holds a
 // few layers (reused from segment to segment), not a second copy of the whole batch's cache.
+import { IO } from '../graph/io.js';
 import { buildBatchDecode } from '../graph/batchDecode.js';
 import type { GraphOptions } from '../graph/proto.js';
 import type { LayerCache } from '../kvcache/cache.js';
@@ -66,8 +67,8 @@ export class BatchDecoder {
     const { cos, sin } = ropeTables(Array.from({ length: rows }, () => pos), dh, this.cfg.ropeTheta, this.cfg.mropeSection);
     const scores = wantScores ? items.map(() => new Array<Float32Array>(this.cfg.layers)) : null;
     for (const seg of this.segments) {
-      const feeds: Record<string, FeedValue> = { hidden: f32(hidden, [B, D]), cos: f32(cos, [B, dh]), sin: f32(sin, [B, dh]) };
-      const fetch = ['hidden_out'];
+      const feeds: Record<string, FeedValue> = { [IO.hidden]: f32(hidden, [B, D]), [IO.cos]: f32(cos, [B, dh]), [IO.sin]: f32(sin, [B, dh]) };
+      const fetch: string[] = [IO.hiddenOut];
       const pmax: number[] = [];
       for (let l = seg.from; l < seg.to; l++) {
         const P = Math.max(...items.map((it) => it.caches[l]!.length));
@@ -75,9 +76,9 @@ export class BatchDecoder {
         const T = P + 1;
         if (B === 1) {
           const c = items[0]!.caches[l]!;
-          feeds[`past_key.${l}`] = f32(c.keyView(), [1, P, row]);
-          feeds[`past_value.${l}`] = f32(c.valueView(), [1, P, row]);
-          feeds[`mask.${l}`] = f32(new Float32Array(T), [1, T]);
+          feeds[IO.pastKey(l)] = f32(c.keyView(), [1, P, row]);
+          feeds[IO.pastValue(l)] = f32(c.valueView(), [1, P, row]);
+          feeds[IO.mask(l)] = f32(new Float32Array(T), [1, T]);
         } else {
           const s = this.slot(l - seg.from, B * P * row, B * T);
           const mask = s.mask.subarray(0, B * T);
@@ -90,19 +91,19 @@ export class BatchDecoder {
             mask.fill(NEG, b * T + c.length, b * T + P);
             mask[b * T + P] = 0;
           });
-          feeds[`past_key.${l}`] = f32(s.k.subarray(0, B * P * row), [B, P, row]);
-          feeds[`past_value.${l}`] = f32(s.v.subarray(0, B * P * row), [B, P, row]);
-          feeds[`mask.${l}`] = f32(mask, [B, T]);
+          feeds[IO.pastKey(l)] = f32(s.k.subarray(0, B * P * row), [B, P, row]);
+          feeds[IO.pastValue(l)] = f32(s.v.subarray(0, B * P * row), [B, P, row]);
+          feeds[IO.mask(l)] = f32(mask, [B, T]);
         }
-        fetch.push(`new_key.${l}`, `new_value.${l}`);
-        if (wantScores) fetch.push(`score.${l}`);
+        fetch.push(IO.newKey(l), IO.newValue(l));
+        if (wantScores) fetch.push(IO.score(l));
       }
       const out = await seg.session.run(feeds, fetch);
       for (let l = seg.from; l < seg.to; l++) {
-        const nk = out[`new_key.${l}`]!.data;
-        const nv = out[`new_value.${l}`]!.data;
+        const nk = out[IO.newKey(l)]!.data;
+        const nv = out[IO.newValue(l)]!.data;
         const P = pmax[l - seg.from]!;
-        const sc = wantScores ? out[`score.${l}`]!.data : null;
+        const sc = wantScores ? out[IO.score(l)]!.data : null;
         items.forEach((it, b) => {
           const c = it.caches[l]!;
           const len = c.length;
@@ -116,7 +117,7 @@ export class BatchDecoder {
           c.append(nk.subarray(b * row, (b + 1) * row), nv.subarray(b * row, (b + 1) * row), [it.orig]);
         });
       }
-      hidden = out.hidden_out!.data;
+      hidden = out[IO.hiddenOut]!.data;
     }
     return { hidden, scores };
   }

@@ -1,6 +1,7 @@
 // The LM decoder as a chain of segment sessions. Segments are cut at the union of every stage
 // boundary any method asked for, so all schedules share one copy of the weights: a stage [a, b)
 // runs the segments inside it, and the score of layer b−1 comes out of the segment ending at b.
+import { IO } from '../graph/io.js';
 import { buildDecoderStage, buildHead, type TextDims } from '../graph/decoderStage.js';
 import type { GraphOptions } from '../graph/proto.js';
 import { f32, i64, Session, type FeedValue } from '../runtime/ort.js';
@@ -87,35 +88,35 @@ export class Decoder {
       if (seg.to <= from || seg.from >= to) continue;
       if (seg.from < from || seg.to > to) throw new Error(`internal: range ${from}-${to} does not align with segment ${seg.from}-${seg.to}`);
       const feeds: Record<string, FeedValue> = {
-        hidden: f32(hidden, [S, D]),
-        cos: f32(cos, [S, dh]),
-        sin: f32(sin, [S, dh]),
-        score_from: i64(BigInt64Array.of(BigInt(opts.scoreFrom ?? S - 1)), [1]),
+        [IO.hidden]: f32(hidden, [S, D]),
+        [IO.cos]: f32(cos, [S, dh]),
+        [IO.sin]: f32(sin, [S, dh]),
+        [IO.scoreFrom]: i64(BigInt64Array.of(BigInt(opts.scoreFrom ?? S - 1)), [1]),
       };
-      const fetch = ['hidden_out'];
+      const fetch: string[] = [IO.hiddenOut];
       for (let l = seg.from; l < seg.to; l++) {
         const c = caches[l]!;
-        feeds[`past_key.${l}`] = f32(c.keyView(), [c.length, c.rowSize]);
-        feeds[`past_value.${l}`] = f32(c.valueView(), [c.length, c.rowSize]);
-        fetch.push(`new_key.${l}`, `new_value.${l}`);
-        if (opts.scores) fetch.push(`score.${l}`);
+        feeds[IO.pastKey(l)] = f32(c.keyView(), [c.length, c.rowSize]);
+        feeds[IO.pastValue(l)] = f32(c.valueView(), [c.length, c.rowSize]);
+        fetch.push(IO.newKey(l), IO.newValue(l));
+        if (opts.scores) fetch.push(IO.score(l));
       }
-      if (opts.lastScore && seg.to === to) fetch.push(`attn_last.${to - 1}`);
+      if (opts.lastScore && seg.to === to) fetch.push(IO.attnLast(to - 1));
       const out = await seg.session.run(feeds, fetch);
       for (let l = seg.from; l < seg.to; l++) {
-        caches[l]!.append(out[`new_key.${l}`]!.data, out[`new_value.${l}`]!.data, orig);
-        if (opts.scores) scores.set(l, out[`score.${l}`]!.data);
+        caches[l]!.append(out[IO.newKey(l)]!.data, out[IO.newValue(l)]!.data, orig);
+        if (opts.scores) scores.set(l, out[IO.score(l)]!.data);
       }
-      if (opts.lastScore && seg.to === to) lastScore = out[`attn_last.${to - 1}`]!.data;
-      hidden = out.hidden_out!.data;
+      if (opts.lastScore && seg.to === to) lastScore = out[IO.attnLast(to - 1)]!.data;
+      hidden = out[IO.hiddenOut]!.data;
     }
     return { hidden, scores, ...(lastScore ? { lastScore } : {}) };
   }
 
   /** Final norm + LM head on rows [S, D]: logits [S, V] and the normed hidden rows. */
   async logits(hidden: Float32Array, S: number): Promise<{ logits: Float32Array; normed: Float32Array }> {
-    const out = await this.head.run({ hidden: f32(hidden, [S, this.cfg.hidden]) }, ['logits', 'normed']);
-    return { logits: out.logits!.data, normed: out.normed!.data };
+    const out = await this.head.run({ [IO.hidden]: f32(hidden, [S, this.cfg.hidden]) }, [IO.logits, IO.normed]);
+    return { logits: out[IO.logits]!.data, normed: out[IO.normed]!.data };
   }
 
   async release(): Promise<void> {

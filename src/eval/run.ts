@@ -3,7 +3,7 @@
 // the methods differ only in the LM, so re-encoding would waste time and add noise.
 import type { VLM, PreparedImage } from '../engine/types.js';
 import { LightVLMError } from '../errors.js';
-import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../cli/specs.js';
+import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../engine/specs.js';
 import type { BadRow, Question } from './dataset.js';
 import { type Comparison, type SettingRef, comparisons } from './compare.js';
 import { type AnswerRecord, type MatchMode, type MethodSummary, describeMatch, isCorrect, normalizeAnswer, summarize } from './score.js';

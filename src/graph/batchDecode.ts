@@ -18,6 +18,7 @@
 //                                     accumulate per sequence
 // Numerically this is the single-sequence stage graph (decoderStage.ts) at S = 1 with padded keys
 // whose probabilities are exactly zero, so a sequence decodes the same inside a batch as alone.
+import { IO } from './io.js';
 import { GraphBuilder, type GraphOptions } from './proto.js';
 import { linear, rmsNorm, rope } from './ops.js';
 import { mlpBlock, type DecoderLayerWeights, type TextDims } from './decoderStage.js';
@@ -26,14 +27,14 @@ export function buildBatchDecode(dims: TextDims, layers: { index: number; w: Dec
   const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh } = dims;
   const G = H / Hkv;
   const g = new GraphBuilder(`batch_decode.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, { ...(opts.quant ? { quant: opts.quant } : {}) });
-  let h = g.input('hidden', 'float32', ['B', D]);
-  const cos = g.op('Unsqueeze', [g.input('cos', 'float32', ['B', dh]), g.constI64([1])]); // [B,1,dh]
-  const sin = g.op('Unsqueeze', [g.input('sin', 'float32', ['B', dh]), g.constI64([1])]);
+  let h = g.input(IO.hidden, 'float32', ['B', D]);
+  const cos = g.op('Unsqueeze', [g.input(IO.cos, 'float32', ['B', dh]), g.constI64([1])]); // [B,1,dh]
+  const sin = g.op('Unsqueeze', [g.input(IO.sin, 'float32', ['B', dh]), g.constI64([1])]);
 
   for (const { index: l, w } of layers) {
-    const pastK = g.input(`past_key.${l}`, 'float32', ['B', `P${l}`, Hkv * dh]);
-    const pastV = g.input(`past_value.${l}`, 'float32', ['B', `P${l}`, Hkv * dh]);
-    const mask = g.input(`mask.${l}`, 'float32', ['B', `T${l}`]);
+    const pastK = g.input(IO.pastKey(l), 'float32', ['B', `P${l}`, Hkv * dh]);
+    const pastV = g.input(IO.pastValue(l), 'float32', ['B', `P${l}`, Hkv * dh]);
+    const mask = g.input(IO.mask(l), 'float32', ['B', `T${l}`]);
 
     // --- attention ---
     const x = rmsNorm(g, h, w.inputNorm, dims.eps);
@@ -41,8 +42,8 @@ export function buildBatchDecode(dims: TextDims, layers: { index: number; w: Dec
     // 1/√dh folded into q after RoPE, in the same order as the stage graph
     const qr = g.op('Mul', [rope(g, g.op('Reshape', [q!, g.constI64([-1, H, dh])]), cos, sin, dh), g.constF32([1 / Math.sqrt(dh)], [])]); // [B,H,dh]
     const newK = g.op('Reshape', [rope(g, g.op('Reshape', [k!, g.constI64([-1, Hkv, dh])]), cos, sin, dh), g.constI64([-1, Hkv * dh])]); // [B,Hkv·dh]
-    g.output(newK, `new_key.${l}`, 'float32', ['B', Hkv * dh]);
-    g.output(v!, `new_value.${l}`, 'float32', ['B', Hkv * dh]);
+    g.output(newK, IO.newKey(l), 'float32', ['B', Hkv * dh]);
+    g.output(v!, IO.newValue(l), 'float32', ['B', Hkv * dh]);
     const one = g.constI64([1]);
     const Kall = g.op('Concat', [pastK, g.op('Unsqueeze', [newK, one])], { axis: 1 }); // [B,T,Hkv·dh]
     const Vall = g.op('Concat', [pastV, g.op('Unsqueeze', [v!, one])], { axis: 1 });
@@ -52,12 +53,12 @@ export function buildBatchDecode(dims: TextDims, layers: { index: number; w: Dec
     const qg = g.op('Reshape', [qr, g.constI64([-1, Hkv, G, dh])]); // [B,Hkv,G,dh]
     const m4 = g.op('Unsqueeze', [mask, g.constI64([1, 2])]); // [B,1,1,T]
     const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [qg, kT]), m4])], { axis: -1 }); // [B,Hkv,G,T]
-    g.output(g.op('ReduceMean', [probs], { axes: [1, 2], keepdims: 0 }), `score.${l}`, 'float32', ['B', `T${l}`]);
+    g.output(g.op('ReduceMean', [probs], { axes: [1, 2], keepdims: 0 }), IO.score(l), 'float32', ['B', `T${l}`]);
     const ctx = g.op('Reshape', [g.op('MatMul', [probs, vT]), g.constI64([-1, H * dh])]); // [B,Hkv,G,dh] → [B,H·dh]
     h = g.op('Add', [h, linear(g, ctx, w.o, `l${l}.o`)]);
 
     h = mlpBlock(g, h, l, w, dims);
   }
-  g.output(h, 'hidden_out', 'float32', ['B', D]);
+  g.output(h, IO.hiddenOut, 'float32', ['B', D]);
   return g.encode();
 }

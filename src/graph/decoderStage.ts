@@ -18,9 +18,9 @@
 //   attn_last.l   [T_l]               head-mean softmax attention of the last query row: the
 //                                     importance score pyramid merging ranks image tokens by
 // The causal mask is built from shapes: query row i sits at cache index P_l + i.
+import { IO } from './io.js';
 import { F, GraphBuilder, type GraphOptions } from './proto.js';
 import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
-import type { TextConfig } from '../models/config.js';
 
 export interface DecoderLayerWeights {
   inputNorm: Float32Array;
@@ -31,8 +31,16 @@ export interface DecoderLayerWeights {
   down: LinearW;      // [D, I]
 }
 
-/** The TextConfig fields a stage graph needs. */
-export type TextDims = Pick<TextConfig, 'hidden' | 'heads' | 'kvHeads' | 'headDim' | 'intermediate' | 'eps' | 'act'>;
+/** The LM sizes a decoder graph needs (models/config.ts's TextConfig extends it). */
+export interface TextDims {
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  intermediate: number;
+  eps: number;
+  act: string;
+}
 
 export function buildDecoderStage(
   dims: TextDims,
@@ -42,10 +50,10 @@ export function buildDecoderStage(
   const { hidden: D, heads: H, kvHeads: Hkv, headDim: dh } = dims;
   const G = H / Hkv;
   const g = new GraphBuilder(`decoder.${layers[0]!.index}-${layers[layers.length - 1]!.index + 1}`, opts);
-  let h = g.input('hidden', 'float32', ['S', D]);
-  const cosIn = g.input('cos', 'float32', ['S', dh]);
-  const sinIn = g.input('sin', 'float32', ['S', dh]);
-  const scoreFrom = g.input('score_from', 'int64', [1]);
+  let h = g.input(IO.hidden, 'float32', ['S', D]);
+  const cosIn = g.input(IO.cos, 'float32', ['S', dh]);
+  const sinIn = g.input(IO.sin, 'float32', ['S', dh]);
+  const scoreFrom = g.input(IO.scoreFrom, 'int64', [1]);
   const cos = g.op('Unsqueeze', [cosIn, g.constI64([1])]); // [S,1,dh]
   const sin = g.op('Unsqueeze', [sinIn, g.constI64([1])]);
   const S = g.op('Gather', [g.op('Shape', [h]), g.constI64([0], [])], { axis: 0 }); // scalar
@@ -53,8 +61,8 @@ export function buildDecoderStage(
   const zero = g.constF32([0], []);
 
   for (const { index: l, w } of layers) {
-    const pastK = g.input(`past_key.${l}`, 'float32', [`P${l}`, Hkv * dh]);
-    const pastV = g.input(`past_value.${l}`, 'float32', [`P${l}`, Hkv * dh]);
+    const pastK = g.input(IO.pastKey(l), 'float32', [`P${l}`, Hkv * dh]);
+    const pastV = g.input(IO.pastValue(l), 'float32', [`P${l}`, Hkv * dh]);
 
     // --- attention ---
     const x = rmsNorm(g, h, w.inputNorm, dims.eps);
@@ -64,8 +72,8 @@ export function buildDecoderStage(
     const qr = g.op('Mul', [rope(g, g.op('Reshape', [q!, g.constI64([-1, H, dh])]), cos, sin, dh), g.constF32([1 / Math.sqrt(dh)], [])]); // [S,H,dh]
     const kr = rope(g, g.op('Reshape', [k!, g.constI64([-1, Hkv, dh])]), cos, sin, dh); // [S,Hkv,dh]
     const newK = g.op('Reshape', [kr, g.constI64([-1, Hkv * dh])]);
-    g.output(newK, `new_key.${l}`, 'float32', ['S', Hkv * dh]);
-    g.output(v!, `new_value.${l}`, 'float32', ['S', Hkv * dh]);
+    g.output(newK, IO.newKey(l), 'float32', ['S', Hkv * dh]);
+    g.output(v!, IO.newValue(l), 'float32', ['S', Hkv * dh]);
     const Kall = g.op('Concat', [pastK, newK], { axis: 0 }); // [T, Hkv·dh]
     const kT = g.op('Transpose', [g.op('Reshape', [Kall, g.constI64([-1, Hkv, dh])])], { perm: [1, 2, 0] }); // [Hkv,dh,T]
     const T = g.op('Gather', [g.op('Shape', [Kall]), g.constI64([0], [])], { axis: 0 });
@@ -90,9 +98,9 @@ export function buildDecoderStage(
     // score.l = Σ over those rows of the head-mean probs, attn_last.l = the last row's.
     const all = opts.fusedAttention === false ? probsFrom(g.constI64([0])) : undefined; // standard ops everywhere: [H,S,T]
     const rows = all ? g.op('Slice', [all, scoreFrom, g.constI64([2 ** 62]), g.constI64([1])]) : probsFrom(scoreFrom); // [H,S',T]
-    g.output(g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 }), `score.${l}`, 'float32', [`T${l}`]);
+    g.output(g.op('ReduceMean', [g.op('ReduceSum', [rows, g.constI64([1])], { keepdims: 0 })], { axes: [0], keepdims: 0 }), IO.score(l), 'float32', [`T${l}`]);
     const lastRow = g.op('Slice', [rows, g.constI64([-1]), g.constI64([2 ** 62]), g.constI64([1])]); // [H,1,T]
-    g.output(g.op('ReduceMean', [lastRow], { axes: [0, 1], keepdims: 0 }), `attn_last.${l}`, 'float32', [`T${l}`]);
+    g.output(g.op('ReduceMean', [lastRow], { axes: [0, 1], keepdims: 0 }), IO.attnLast(l), 'float32', [`T${l}`]);
     // Decode (S = 1): `rows` is the whole [H,1,T] attention, so ctx = probs·V costs one small MatMul.
     const standardCtx = (b: GraphBuilder, probs: string): string => {
       const vT = b.op('Transpose', [b.op('Reshape', [b.op('Concat', [pastV, v!], { axis: 0 }), b.constI64([-1, Hkv, dh])])], { perm: [1, 0, 2] }); // [Hkv,T,dh]
@@ -124,7 +132,7 @@ export function buildDecoderStage(
 
     h = mlpBlock(g, h, l, w, dims);
   }
-  g.output(h, 'hidden_out', 'float32', ['S', D]);
+  g.output(h, IO.hiddenOut, 'float32', ['S', D]);
   return g.encode();
 }
 
@@ -139,9 +147,9 @@ export function mlpBlock(g: GraphBuilder, h: string, l: number, w: DecoderLayerW
 /** Final norm + LM head. hidden [S, D] → normed [S, D], logits [S, V]. `floatHead` keeps the head fp32 in a quantized build. */
 export function buildHead(D: number, eps: number, norm: Float32Array, lmHead: LinearW, opts: GraphOptions = {}, floatHead = false): Uint8Array {
   const g = new GraphBuilder('lm_head', opts);
-  const h = g.input('hidden', 'float32', ['S', D]);
+  const h = g.input(IO.hidden, 'float32', ['S', D]);
   const n = rmsNorm(g, h, norm, eps);
-  g.output(n, 'normed', 'float32', ['S', D]);
-  g.output(linear(g, n, lmHead, 'lm_head', floatHead), 'logits', 'float32', ['S', lmHead.out]);
+  g.output(n, IO.normed, 'float32', ['S', D]);
+  g.output(linear(g, n, lmHead, 'lm_head', floatHead), IO.logits, 'float32', ['S', lmHead.out]);
   return g.encode();
 }

@@ -2,18 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LightVLMError } from '../errors.js';
+import type { TextDims } from '../graph/decoderStage.js';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export interface TextConfig {
+/** The LM part of config.json, normalised (the graph sizes plus positions, vocabulary, RoPE). */
+export interface TextConfig extends TextDims {
   layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  intermediate: number;
-  eps: number;
-  act: string;
   ropeTheta: number;
   mropeSection?: number[]; // Qwen2-VL M-RoPE: frequency counts for the t, h, w rows
   vocab: number;

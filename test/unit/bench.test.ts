@@ -11,7 +11,7 @@ import type { GenerateOptions, GenerateResult, GenerateStats, VLM, VLMInput } fr
 import { max, median, min, pairwiseRatioMedian, pairwiseRatios, percentile, summarize } from '../../src/bench/stats.js';
 import { type BenchSample, buildBenchRows, prefillFlop, runBench, stagesOf } from '../../src/bench/run.js';
 import { buildMatMulModel, measureMatmul, measureMemory } from '../../src/bench/machine.js';
-import { expandCombos, parseKvSpec, parseMethodSpec, toAcceleration } from '../../src/cli/specs.js';
+import { expandCombos, parseKvSpec, parseMethodSpec, toAcceleration } from '../../src/engine/specs.js';
 import { renderTable } from '../../src/report/table.js';
 import { lineChart, niceTicks } from '../../src/report/svg.js';
 import { benchCommand } from '../../src/cli/bench.js';

@@ -11,7 +11,7 @@ import type { GenerateOptions, GenerateResult, PreparedImage, VLM, VLMInput } fr
 import { parseQuestions, loadDataset } from '../../src/eval/dataset.js';
 import { type AnswerRecord, isCorrect, normalizeAnswer, summarize } from '../../src/eval/score.js';
 import { buildEvalReport, runEval } from '../../src/eval/run.js';
-import { expandCombos } from '../../src/cli/specs.js';
+import { expandCombos } from '../../src/engine/specs.js';
 import { evalCommand } from '../../src/cli/eval.js';
 import { wilson } from '../../src/eval/stats.js';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyMerge, leastAttended, mergeLayers, TokenTrack, unitsAfter } from '../../src/vitmerge/policy.js';
 import { parseVitMergeSpec, resolveVitMerge, vitMergeLabel } from '../../src/vitmerge/options.js';
-import { comboLabel, expandCombos, toAcceleration } from '../../src/cli/specs.js';
+import { comboLabel, expandCombos, toAcceleration } from '../../src/engine/specs.js';
 
 const units = (...rows: number[][]) => rows.map((r) => Int32Array.from(r));
 

@@ -1,11 +1,11 @@
-// Command-line method specs shared by `run`, `eval` and `bench`:
+// Method specs shared by the CLI (`run`, `eval`, `bench`), eval and bench (a spec string → acceleration options):
 //   --method NAME[:KEEP]   prefill token reduction, KEEP = final kept fraction of image tokens in (0, 1]
 //   --kv NAME[:BUDGET]     decode-time KV-cache compression, BUDGET = entries per layer (positive integer)
 //   --keep F               (repeatable) crossed with every --method that has no explicit KEEP, so
 //                          `--method lightvlm --method fastv --keep 0.1 --keep 0.35` is a 2×2 sweep.
 //   --vit-merge SPEC       (repeatable) token merging in the vision tower, MODE[:LAYER[:KEEP[:LAYERS]]] or off
 // Combinations are methods × kv values × vit-merge values; without --kv the engine's default decode policy applies.
-import type { Acceleration, DecodeAcceleration } from '../engine/types.js';
+import type { Acceleration, DecodeAcceleration } from './types.js';
 import { LightVLMError } from '../errors.js';
 import { parseVitMergeSpec, vitMergeLabel } from '../vitmerge/options.js';
 import type { VitMergeOptions } from '../vitmerge/policy.js';
@@ -13,7 +13,6 @@ import type { VitMergeOptions } from '../vitmerge/policy.js';
 import { KV_METHODS } from '../kvcache/registry.js';
 import { PREFILL_METHODS, type PrefillMethod } from '../merge/plan.js';
 import { isOneOf } from '../util/never.js';
-export { KV_METHODS, PREFILL_METHODS };
 
 export interface MethodSpec {
   method: PrefillMethod;
