@@ -8,6 +8,7 @@
 import { LayerCache } from '../kvcache/cache.js';
 import { LightVLMError } from '../errors.js';
 import { assertFinite } from '../util/finite.js';
+import type { EmbeddingTable } from '../checkpoint/embedding.js';
 import { embedPrompt, type LmPrompt } from '../processing/lmPrompt.js';
 import { mulberry32 } from '../util/topk.js';
 import { resolveKv, type KvController } from '../kvcache/registry.js';
@@ -21,7 +22,7 @@ import type { GenerateOptions, GenerateResult, GenerateStats } from './types.js'
 /** What every sequence of one model shares: the decoder sessions and the token tables. */
 export interface LmContext {
   decoder: Decoder;
-  embedding: Float32Array;       // [V, D]
+  embedding: EmbeddingTable;     // [V, D], rows read on demand
   eosIds: number[];
   maxPositions: number;
   ropeTheta: number;
@@ -205,7 +206,7 @@ export function decodeInput(seq: Sequence, tok: number): DecodeStepInput {
   const { ctx } = seq;
   const D = ctx.decoder.cfg.hidden;
   const t = seq.tokens.length - 1; // t-th fed token
-  return { x: ctx.embedding.slice(tok * D, (tok + 1) * D), position: seq.nextPos0 + t, orig: seq.promptRows + t, caches: seq.caches, wantScores: seq.kv.decodeScores };
+  return { x: ctx.embedding.rows([tok]), position: seq.nextPos0 + t, orig: seq.promptRows + t, caches: seq.caches, wantScores: seq.kv.decodeScores };
 }
 
 /** One token of one sequence through all layers + the LM head (a lone sequence's decode forward). */

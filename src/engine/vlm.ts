@@ -119,7 +119,7 @@ export class Engine implements VLM {
     const vision = await Session.create(family.buildVision(graph), 'vision tower');
     quant?.flush();
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    const embedding = family.lm.embedding();
+    const embedding = family.lm.embeddingTable();
     const ctx: LmContext = {
       decoder,
       embedding,

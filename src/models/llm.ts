@@ -1,6 +1,7 @@
 // Loads Llama / Qwen2 language-model weights from a checkpoint, whatever prefix layout it uses:
 // transformers 4/5 LLaVA-style `language_model.model.*`, newer `model.language_model.*`, plain `model.*`.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
+import { FileEmbedding, type EmbeddingTable } from '../checkpoint/embedding.js';
 import { validateLanguageModel } from '../checkpoint/validate.js';
 import { LightVLMError } from '../errors.js';
 import type { DecoderLayerWeights } from '../graph/decoderStage.js';
@@ -48,8 +49,14 @@ export class LanguageModelWeights {
     return this.store.has(this.prefix + name) ? this.f(name) : undefined;
   }
 
+  /** The whole table widened to fp32 [V, D] (a tied LM head built from it). */
   embedding(): Float32Array {
     return this.f('embed_tokens.weight'); // [V, D]
+  }
+
+  /** The table for lookups: rows read from the checkpoint file on demand, nothing held in memory. */
+  embeddingTable(): EmbeddingTable {
+    return new FileEmbedding(this.store.entries.get(this.prefix + 'embed_tokens.weight')!);
   }
 
   finalNorm(): Float32Array {

@@ -3,6 +3,8 @@
 // plans (a pre-LM reducer maps one LmPrompt to a shorter one) and by generation. Declared here, below
 // both engine/ and merge/, so that neither imports the other for it.
 
+import type { EmbeddingTable } from '../checkpoint/embedding.js';
+
 /** A run of image tokens in the CURRENT sequence. */
 export interface Span {
   start: number;      // first row of the span in the current sequence
@@ -44,15 +46,18 @@ export function findSpans(ids: ArrayLike<number>, imageTokenId: number): Span[] 
  * The one embedding splice: text rows from the embedding table [V, D], image rows from the
  * features in span order. Returns hidden [T, D] and isImage [T] (1 on image rows).
  */
-export function embedPrompt(prompt: Pick<LmPrompt, 'ids' | 'features' | 'spans'>, embedding: Float32Array, D: number): { hidden: Float32Array; isImage: Uint8Array } {
+export function embedPrompt(prompt: Pick<LmPrompt, 'ids' | 'features' | 'spans'>, embedding: EmbeddingTable, D: number): { hidden: Float32Array; isImage: Uint8Array } {
   const T = prompt.ids.length;
   const hidden = new Float32Array(T * D);
   const isImage = new Uint8Array(T);
   for (const s of prompt.spans) isImage.fill(1, s.start, s.start + s.length);
+  const textAt: number[] = [];
   for (let i = 0, f = 0; i < T; i++) {
-    const id = prompt.ids[i]!;
     if (isImage[i]) hidden.set(prompt.features.subarray(f * D, ++f * D), i * D);
-    else hidden.set(embedding.subarray(id * D, (id + 1) * D), i * D);
+    else textAt.push(i);
   }
+  // text rows in one pass over the table (one file open for a file-backed table)
+  const rows = embedding.rows(textAt.map((i) => prompt.ids[i]!));
+  textAt.forEach((i, j) => hidden.set(rows.subarray(j * D, (j + 1) * D), i * D));
   return { hidden, isImage };
 }
