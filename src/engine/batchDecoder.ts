@@ -1,17 +1,16 @@
-// One decode step for many sequences at once (graph/batchDecode.ts). Each sequence keeps its own
-// JS-owned LayerCache per layer; a step copies every sequence's rows of a layer into a padded
-// [B, P_max, Hkv·dh] scratch (a single sequence is fed as a zero-copy view instead), runs the
-// layers, and appends each sequence's new K/V row to its own caches.
+// One decode step for many sequences at once, through the single-sequence decoder's own segment
+// sessions (their batch branch, graph/batchDecode.ts): no second copy of the LM weights. Each
+// sequence keeps its own JS-owned LayerCache per layer; a step copies every sequence's rows of a
+// layer into a padded [B, P_max, Hkv·dh] scratch (a single sequence is fed as a zero-copy view
+// instead), runs the segments, and appends each sequence's new K/V row to its own caches.
 //
-// The layers are cut into segments of `segmentLayers` so that the padded scratch only ever holds a
-// few layers (reused from segment to segment), not a second copy of the whole batch's cache.
+// The padded scratch holds the layers of one segment at a time (reused from segment to segment):
+// at most B · P_max · Hkv·dh · 4 B · 2 (K and V) per layer of the longest segment.
 import { IO } from '../graph/io.js';
-import { buildBatchDecode } from '../graph/batchDecode.js';
-import type { GraphOptions } from '../graph/proto.js';
 import type { LayerCache } from '../kvcache/cache.js';
 import type { TextConfig } from '../models/config.js';
-import type { LanguageModelWeights } from '../models/llm.js';
-import { f32, Session, type FeedValue } from '../runtime/ort.js';
+import { f32, i64, type FeedValue } from '../runtime/ort.js';
+import type { Decoder } from './decoder.js';
 import { ropeTables } from './rope.js';
 
 export interface BatchItem {
@@ -27,23 +26,15 @@ export interface BatchStepOutput {
 }
 
 const NEG = -1e30;
+const SCORE_FROM = i64(BigInt64Array.of(0n), [1]); // read by the one-sequence branch only (B = 1: its one row)
 
 export class BatchDecoder {
-  private segments: { from: number; to: number; session: Session }[] = [];
   private scratch: { k: Float32Array; v: Float32Array; mask: Float32Array }[] = [];
+  private readonly cfg: TextConfig;
 
-  private constructor(private readonly cfg: TextConfig) {}
-
-  /** `graph` as the single-sequence decoder's (quantized Linear layers when the model is q8/q4). */
-  static async create(lm: LanguageModelWeights, cfg: TextConfig, segmentLayers = 4, graph: GraphOptions = {}): Promise<BatchDecoder> {
-    const d = new BatchDecoder(cfg);
-    for (let from = 0; from < cfg.layers; from += segmentLayers) {
-      const to = Math.min(cfg.layers, from + segmentLayers);
-      const layers = [];
-      for (let l = from; l < to; l++) layers.push({ index: l, w: lm.layer(l) });
-      d.segments.push({ from, to, session: await Session.create(buildBatchDecode(cfg, layers, graph), `batch decode layers ${from}-${to - 1}`) });
-    }
-    return d;
+  /** Steps through `decoder`'s segments as they are at each step (stage cuts may change between steps). */
+  constructor(private readonly decoder: Decoder) {
+    this.cfg = decoder.cfg;
   }
 
   /** Padded scratch for the j-th layer of a segment, grown on demand and reused across segments and steps. */
@@ -66,8 +57,8 @@ export class BatchDecoder {
     const pos = Int32Array.from(items, (it) => it.position);
     const { cos, sin } = ropeTables(Array.from({ length: rows }, () => pos), dh, this.cfg.ropeTheta, this.cfg.mropeSection);
     const scores = wantScores ? items.map(() => new Array<Float32Array>(this.cfg.layers)) : null;
-    for (const seg of this.segments) {
-      const feeds: Record<string, FeedValue> = { [IO.hidden]: f32(hidden, [B, D]), [IO.cos]: f32(cos, [B, dh]), [IO.sin]: f32(sin, [B, dh]) };
+    for (const seg of this.decoder.segmentSessions) {
+      const feeds: Record<string, FeedValue> = { [IO.hidden]: f32(hidden, [B, D]), [IO.cos]: f32(cos, [B, dh]), [IO.sin]: f32(sin, [B, dh]), [IO.scoreFrom]: SCORE_FROM };
       const fetch: string[] = [IO.hiddenOut];
       const pmax: number[] = [];
       for (let l = seg.from; l < seg.to; l++) {
@@ -122,8 +113,8 @@ export class BatchDecoder {
     return { hidden, scores };
   }
 
-  async release(): Promise<void> {
-    for (const s of this.segments) await s.session.release();
-    this.segments = [];
+  /** Drops the padded scratch (the sessions belong to the decoder). */
+  release(): void {
+    this.scratch = [];
   }
 }

@@ -1,6 +1,7 @@
 // The LM decoder as a chain of segment sessions. Segments are cut at the union of every stage
 // boundary any method asked for, so all schedules share one copy of the weights: a stage [a, b)
 // runs the segments inside it, and the score of layer b−1 comes out of the segment ending at b.
+// Batched decode steps (batchDecoder.ts) run the same sessions, so serving holds one copy too.
 import { IO } from '../graph/io.js';
 import { buildDecoderStage, buildHead, type TextDims } from '../graph/decoderStage.js';
 import type { GraphOptions } from '../graph/proto.js';
@@ -9,7 +10,10 @@ import type { TextConfig } from '../models/config.js';
 import type { LanguageModelWeights } from '../models/llm.js';
 import type { LayerCache } from '../kvcache/cache.js';
 
-interface Segment {
+/** One sequence's feeds carry a dummy mask (only the batched decode branch reads mask.l). */
+const NO_MASK = f32(new Float32Array(1), [1, 1]);
+
+export interface Segment {
   from: number;
   to: number;
   session: Session;
@@ -43,6 +47,11 @@ export class Decoder {
 
   get boundaries(): number[] {
     return this.segments.map((s) => s.from);
+  }
+
+  /** The current segment sessions, layers [from, to) each: a batched decode step runs them in turn. */
+  get segmentSessions(): readonly Segment[] {
+    return this.segments;
   }
 
   private async build(from: number, to: number): Promise<Segment> {
@@ -96,8 +105,9 @@ export class Decoder {
       const fetch: string[] = [IO.hiddenOut];
       for (let l = seg.from; l < seg.to; l++) {
         const c = caches[l]!;
-        feeds[IO.pastKey(l)] = f32(c.keyView(), [c.length, c.rowSize]);
-        feeds[IO.pastValue(l)] = f32(c.valueView(), [c.length, c.rowSize]);
+        feeds[IO.pastKey(l)] = f32(c.keyView(), [1, c.length, c.rowSize]);
+        feeds[IO.pastValue(l)] = f32(c.valueView(), [1, c.length, c.rowSize]);
+        feeds[IO.mask(l)] = NO_MASK;
         fetch.push(IO.newKey(l), IO.newValue(l));
         if (opts.scores) fetch.push(IO.score(l));
       }

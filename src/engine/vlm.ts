@@ -312,7 +312,7 @@ export class Engine implements VLM {
   scheduler(opts?: SchedulerOptions): Scheduler {
     if (opts && this.sched) throw new LightVLMError('scheduler options must be given before the first request.', 'E_OPTION');
     this.sched ??= new Scheduler(
-      { ctx: this.ctx, batchDecoder: () => (this.batch ??= BatchDecoder.create(this.family.lm, this.family.text, 4, this.decoder.graph)) },
+      { ctx: this.ctx, batchDecoder: () => (this.batch ??= Promise.resolve(new BatchDecoder(this.decoder))) },
       opts,
     );
     return this.sched;
@@ -409,7 +409,7 @@ export class Engine implements VLM {
     if (this.disposed) return;
     this.disposed = true;
     await Promise.allSettled([...this.running]);
-    if (this.batch) await (await this.batch).release();
+    if (this.batch) (await this.batch).release();
     await this.decoder.release();
     await this.vision.release();
     await this.merged?.release();

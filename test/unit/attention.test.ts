@@ -27,10 +27,12 @@ test('fused prefill / standard decode attention equals standard attention everyw
       cos: f32(ang.map(Math.cos), [S, 8]),
       sin: f32(ang.map(Math.sin), [S, 8]),
       score_from: i64(BigInt64Array.of(BigInt(from)), [1]),
-      'past_key.0': f32(rand(P * 16), [P, 16]),
-      'past_value.0': f32(rand(P * 16), [P, 16]),
-      'past_key.1': f32(rand(P * 16), [P, 16]),
-      'past_value.1': f32(rand(P * 16), [P, 16]),
+      'past_key.0': f32(rand(P * 16), [1, P, 16]),
+      'past_value.0': f32(rand(P * 16), [1, P, 16]),
+      'past_key.1': f32(rand(P * 16), [1, P, 16]),
+      'past_value.1': f32(rand(P * 16), [1, P, 16]),
+      'mask.0': f32(new Float32Array(1), [1, 1]),
+      'mask.1': f32(new Float32Array(1), [1, 1]),
     };
     const fetch = ['hidden_out', 'new_key.1', 'new_value.1', 'score.0', 'score.1', 'attn_last.1'];
     const a = await fused.run(feeds, fetch);
