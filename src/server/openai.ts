@@ -82,7 +82,13 @@ export function toEngineRequest(req: ChatCompletionRequest, limits: RequestLimit
     ...(req.top_p != null ? { topP: req.top_p } : {}),
     seed: req.seed ?? 0,
     ...(req.stop != null ? { stopStrings: typeof req.stop === 'string' ? [req.stop] : req.stop } : {}),
-    ...(x ? { acceleration: { ...(x.prefill ? { prefill: { ...x.prefill } } : {}), ...(x.kv ? { decode: { ...x.kv } } : {}) } } : {}),
+    ...(x ? {
+      acceleration: {
+        ...(x.prefill ? { prefill: { ...x.prefill } } : {}),
+        ...(x.kv ? { decode: { ...x.kv } } : {}),
+        ...(x.vitMerge ? { vitMerge: { ...x.vitMerge } } : {}),
+      },
+    } : {}),
   };
   if (x?.prefill?.method === 'none' && x.prefill.keep !== undefined && x.prefill.keep !== 1) throw bad("prefill method 'none' keeps every image token and takes no keep.", 'lightvlm.prefill.keep');
   if (x?.kv && ['none', 'stale'].includes(x.kv.method) && x.kv.budget !== undefined) throw bad(`kv method '${x.kv.method}' takes no budget.`, 'lightvlm.kv.budget');

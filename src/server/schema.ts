@@ -4,6 +4,7 @@
 // `lightvlm` (our extension) are refused so a typo is not silently ignored.
 import { KV_METHODS, type KvMethod } from '../kvcache/registry.js';
 import { PREFILL_METHODS, type PrefillMethod } from '../merge/plan.js';
+import { VIT_MERGE_MODES, type VitMergeMode } from '../vitmerge/policy.js';
 
 const textPart = {
   type: 'object',
@@ -40,7 +41,9 @@ const message = {
 
 /**
  * The `lightvlm` extension field: acceleration settings per request, e.g.
- * `{"prefill": {"method": "lightvlm", "keep": 0.1}, "kv": {"method": "lightvlm", "budget": 512}}`.
+ * `{"prefill": {"method": "lightvlm", "keep": 0.1}, "kv": {"method": "lightvlm", "budget": 512},
+ *   "vitMerge": {"mode": "unmerge"}}` (vitMerge: token merging inside the vision tower, docs/vit-merge.md;
+ * layer/keep/layers default as in the library).
  */
 export const extensionSchema = {
   type: 'object',
@@ -62,6 +65,17 @@ export const extensionSchema = {
       properties: {
         method: { enum: [...KV_METHODS] },
         budget: { type: 'integer', minimum: 1 },
+      },
+    },
+    vitMerge: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mode'],
+      properties: {
+        mode: { enum: [...VIT_MERGE_MODES] },
+        layer: { type: 'integer', minimum: 0 },
+        keep: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        layers: { type: 'integer', minimum: 1 },
       },
     },
   },
@@ -109,5 +123,9 @@ export interface ChatCompletionRequest {
   seed?: number | null;
   stop?: string | string[] | null;
   n?: number | null;
-  lightvlm?: { prefill?: { method: PrefillMethod; keep?: number }; kv?: { method: KvMethod; budget?: number } }; // methods checked by the enums above
+  lightvlm?: {
+    prefill?: { method: PrefillMethod; keep?: number };
+    kv?: { method: KvMethod; budget?: number };
+    vitMerge?: { mode: VitMergeMode; layer?: number; keep?: number; layers?: number };
+  };
 }

@@ -79,6 +79,8 @@ test('every bad input class gets a 4xx in the OpenAI error shape, and the server
       ['keep above 1', { ...good, lightvlm: { prefill: { method: 'lightvlm', keep: 2 } } }, 400],
       ['unknown extension field', { ...good, lightvlm: { turbo: true } }, 400],
       ['kv none with a budget', { ...good, lightvlm: { kv: { method: 'none', budget: 5 } } }, 400],
+      ['unknown vitMerge mode', { ...good, lightvlm: { vitMerge: { mode: 'fold' } } }, 400],
+      ['vitMerge keep 0', { ...good, lightvlm: { vitMerge: { mode: 'reduce', keep: 0 } } }, 400],
       ['prompt beyond the context', { ...good, messages: userMessage(image, 'word '.repeat(2100)), max_tokens: 8 }, 400],
       ['unknown model', { ...good, model: 'gpt-5' }, 404],
       ['body too large', { ...good, messages: userMessage(image, 'x'.repeat(300_000)) }, 413],
@@ -101,6 +103,28 @@ test('every bad input class gets a 4xx in the OpenAI error shape, and the server
     const ok = await s.client.chat.completions.create(good);
     assert.equal(ok.choices.length, 1);
     assert.equal(await s.metric('lightvlm_requests_total{status="500"}'), 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('the vitMerge extension reaches the vision tower: the answer equals the library answer with the same vitMerge', async () => {
+  const synth = MODELS['synth-llava']!.dir; // a 5-block CLIP tower (tiny-llava's single block cannot merge)
+  const shapes = path.join(ROOT, 'examples/shapes.jpg');
+  const s = await startServer(synth);
+  try {
+    const vitMerge = { mode: 'reduce' as const, keep: 0.5 };
+    const ask = (x?: object) => s.client.chat.completions.create({ model: 'test-model', messages: userMessage(dataUrl(shapes), 'What color is the square?'), max_tokens: 8, ...(x ? { lightvlm: x } : {}) } as never) as Promise<OpenAI.ChatCompletion>;
+    const [merged, plain] = [await ask({ vitMerge }), await ask()];
+    const lib = await s.engine.generate({ image: shapes, prompt: 'What color is the square?' }, { maxNewTokens: 8, temperature: 0, acceleration: { vitMerge } });
+    assert.ok(lib.vision, 'the library run merged inside the tower');
+    assert.equal(merged.choices[0]!.message.content, lib.text);
+    assert.equal(merged.usage!.prompt_tokens, lib.stats.promptTokens, 'reduce: as many image tokens reach the LM as in the library');
+    assert.ok(merged.usage!.prompt_tokens < plain.usage!.prompt_tokens, 'the request without vitMerge keeps every image token');
+    // a merge layer the tower does not have is the client's mistake
+    const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: userMessage(dataUrl(shapes), 'x'), lightvlm: { vitMerge: { mode: 'unmerge', layer: 99 } } }) });
+    assert.equal(r.status, 400);
+    assert.match(((await r.json()) as { error: { message: string } }).error.message, /vitMerge layers/);
   } finally {
     await s.close();
   }
