@@ -2,7 +2,7 @@
 // machine's own matmul and memory-bandwidth ceilings measured in the same process.
 import fs from 'node:fs';
 import { setDefaultThreads } from '../runtime/ort.js';
-import { LightVLMError } from '../errors.js';
+import { ExitCode, LightVLMError } from '../errors.js';
 import { type MachineInfo, measureMachine } from '../bench/machine.js';
 import { type BenchRow, DEFAULT_BENCH_PROMPT, buildBenchRows, runBench, syntheticImage } from '../bench/run.js';
 import { formatSummary } from '../bench/stats.js';
@@ -173,6 +173,6 @@ export async function benchCommand(argv: string[], deps: CommandDeps = {}): Prom
       writeOutput(v.json, JSON.stringify(doc, null, 2) + '\n', io, 'bench results');
     }
     if (v.chart !== undefined) writeOutput(v.chart, benchChart(rows), io, 'the chart');
-    return result.interrupted ? 130 : 0;
+    return result.interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
   });
 }

@@ -2,7 +2,7 @@
 import { setDefaultThreads } from '../runtime/ort.js';
 import { KV_METHODS } from '../kvcache/registry.js';
 import { PREFILL_METHODS } from '../merge/plan.js';
-import { LightVLMError } from '../errors.js';
+import { ExitCode, LightVLMError } from '../errors.js';
 import { loadDataset } from '../eval/dataset.js';
 import { DEFAULT_PROMPT_SUFFIX, type EvalReport, buildEvalReport, runEval, settingRefs } from '../eval/run.js';
 import { MATCH_MODES, type MatchMode } from '../eval/score.js';
@@ -67,7 +67,7 @@ McNemar p-value, overall and per kind.
 Generation is greedy. Each image goes through the vision encoder once, shared by all
 questions and methods on it. Bad rows (invalid JSON, missing fields, missing or unreadable image)
 are reported with their line number, skipped and counted. Ctrl-C prints what has been scored so far.
-Exit codes: 0 done, 2 bad input, 130 interrupted.
+Exit codes: ${ExitCode.OK} done, ${ExitCode.USAGE} bad input, ${ExitCode.INTERRUPTED} interrupted.
 `;
 
 const FLAGS = {
@@ -196,6 +196,6 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     io.stdout.write('95% CI: Wilson (accuracy), paired bootstrap over questions (retention). vs X: +wins/−losses against X on the same questions, exact two-sided McNemar p (* p < 0.05)\n');
     if (v.json !== undefined) writeOutput(v.json, JSON.stringify(report, null, 2) + '\n', io, 'per-question answers');
     if (v.chart !== undefined) writeOutput(v.chart, evalChart(report, `Accuracy vs kept image tokens (${report.questions} questions)`), io, 'the chart');
-    return outcome.interrupted ? 130 : 0;
+    return outcome.interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
   });
 }

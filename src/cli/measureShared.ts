@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
-import { LightVLMError } from '../errors.js';
+import { ExitCode, LightVLMError } from '../errors.js';
 import type { VLM } from '../engine/types.js';
 import type { LoadOptions } from '../engine/vlm.js';
 import { DTYPES, type DType } from '../graph/quant.js';
@@ -162,7 +162,7 @@ export class Progress {
 export function catchInterrupt(io: Io): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const handler = (): void => {
-    if (ac.signal.aborted) process.exit(130);
+    if (ac.signal.aborted) process.exit(ExitCode.INTERRUPTED);
     io.stderr.write('\ninterrupted: finishing the current call, then reporting what has been measured (Ctrl-C again to quit now)\n');
     ac.abort();
   };

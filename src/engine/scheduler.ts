@@ -18,6 +18,7 @@
 import { LightVLMError } from '../errors.js';
 import type { BatchDecoder } from './batchDecoder.js';
 import { resolvePrefill } from '../merge/plan.js';
+import { boundsDecodeRows } from '../kvcache/registry.js';
 import type { LmPrompt } from '../processing/lmPrompt.js';
 import { generate } from './generate.js';
 import { forwardOne, type DecodeStepInput, type GenerateHooks, type LmContext } from './step.js';
@@ -163,7 +164,7 @@ export class Scheduler {
     }
     const d = opts.acceleration?.decode;
     const every = d?.every ?? 32;
-    const capped = d && ['lightvlm', 'h2o', 'streamingllm'].includes(d.method) ? (d.budget ?? 1024) + every + 1 : Infinity;
+    const capped = d && boundsDecodeRows(d.method) ? (d.budget ?? 1024) + every + 1 : Infinity;
     return (rows + L * Math.min(maxNew, capped)) * this.rowBytes;
   }
 

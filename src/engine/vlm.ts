@@ -60,18 +60,17 @@ export interface LoadOptions {
   onWarning?: (msg: string) => void;
 }
 
-function eosIds(dir: string, family: Family, text: TextProcessor, cfg: Record<string, unknown>): number[] {
+function eosIds(dir: string, family: Family, text: TextProcessor): number[] {
   const ids = new Set<number>();
   const add = (v: unknown) => (Array.isArray(v) ? v : v == null ? [] : [v]).forEach((x) => typeof x === 'number' && ids.add(x));
   const gc = path.join(dir, 'generation_config.json');
   if (fs.existsSync(gc)) add(JSON.parse(fs.readFileSync(gc, 'utf8')).eos_token_id);
-  if (ids.size === 0) add((cfg.text_config as Record<string, unknown> | undefined)?.eos_token_id ?? cfg.eos_token_id);
+  if (ids.size === 0) add(family.text.configEosIds);
   if (ids.size === 0) {
     const e = text.tokenizerConfig.eos_token;
     const id = text.tokenId(typeof e === 'string' ? e : ((e as { content?: string })?.content ?? ''));
     if (id !== undefined) ids.add(id);
   }
-  void family;
   return [...ids];
 }
 
@@ -118,12 +117,11 @@ export class Engine implements VLM {
     await decoder.init(opts.boundaries ?? []);
     const vision = await Session.create(family.buildVision(graph), 'vision tower');
     quant?.flush();
-    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     const embedding = family.lm.embeddingTable();
     const ctx: LmContext = {
       decoder,
       embedding,
-      eosIds: eosIds(dir, family, text, cfg),
+      eosIds: eosIds(dir, family, text),
       maxPositions: tc.maxPositions,
       ropeTheta: tc.ropeTheta,
       ...(tc.mropeSection ? { mropeSection: tc.mropeSection } : {}),

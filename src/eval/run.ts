@@ -2,7 +2,7 @@
 // once (vlm.prepareImage) and the PreparedImage is shared by every question and every method on it:
 // the methods differ only in the LM, so re-encoding would waste time and add noise.
 import type { VLM, PreparedImage } from '../engine/types.js';
-import { LightVLMError } from '../errors.js';
+import { ExitCode, LightVLMError } from '../errors.js';
 import { type Combo, comboLabel, findBaseline, kvLabel, toAcceleration } from '../engine/specs.js';
 import type { BadRow, Question } from './dataset.js';
 import { type Comparison, type SettingRef, comparisons } from './compare.js';
@@ -35,7 +35,7 @@ export interface EvalOutcome {
 }
 
 /** Engine errors about one input (bad image, prompt too long) skip the row; internal errors (70) are bugs. */
-const isRowError = (e: unknown): e is LightVLMError => e instanceof LightVLMError && e.exitCode !== 70;
+const isRowError = (e: unknown): e is LightVLMError => e instanceof LightVLMError && e.exitCode !== ExitCode.INTERNAL;
 
 export async function runEval(vlm: VLM, questions: readonly Question[], opts: EvalOptions): Promise<EvalOutcome> {
   const { combos, maxNewTokens = 16, promptSuffix = DEFAULT_PROMPT_SUFFIX, match = 'exact', signal } = opts;

@@ -28,7 +28,7 @@
 import { IO } from './io.js';
 import { F, GraphBuilder, type GraphOptions } from './proto.js';
 import { batchAttention } from './batchDecode.js';
-import { activation, linear, rmsNorm, rope, type LinearW } from './ops.js';
+import { activation, linear, rmsNorm, rope, type Activation, type LinearW } from './ops.js';
 
 export interface DecoderLayerWeights {
   inputNorm: Float32Array;
@@ -47,7 +47,7 @@ export interface TextDims {
   headDim: number;
   intermediate: number;
   eps: number;
-  act: string;
+  act: Activation;
 }
 
 export function buildDecoderStage(

@@ -1,6 +1,8 @@
 // Building blocks shared by every graph. Activations are 2-D [rows, features] wherever possible
 // (batch is always 1 in the LM), so every Linear is one Gemm with transB=1 over the HF [out, in]
 // weight as stored: no transposed copies of the weights are ever made.
+import { LightVLMError } from '../errors.js';
+import { isOneOf, unreachable } from '../util/never.js';
 import { F, GraphBuilder } from './proto.js';
 import { BLOCK } from './quant.js';
 
@@ -60,8 +62,18 @@ export function layerNorm(g: GraphBuilder, x: string, weight: Float32Array, bias
   return g.op('LayerNormalization', [x, w, b], { axis: -1, epsilon: F(eps) });
 }
 
+/** The activations the graphs build, by HF name (config.json hidden_act / projector_hidden_act). */
+export const ACTIVATIONS = ['silu', 'swish', 'quick_gelu', 'gelu', 'gelu_pytorch_tanh', 'gelu_new'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+
+/** A config.json activation name, checked when the config is read (`field` names it in the error). */
+export function readActivation(name: unknown, field: string): Activation {
+  if (!isOneOf(ACTIVATIONS, name)) throw new LightVLMError(`config.json ${field} ${JSON.stringify(name)} is not supported (supported: ${ACTIVATIONS.join(', ')}).`, 'E_UNSUPPORTED');
+  return name;
+}
+
 /** Activations by HF name. gelu = exact erf form (nn.GELU / ACT2FN['gelu']). */
-export function activation(g: GraphBuilder, x: string, name: string): string {
+export function activation(g: GraphBuilder, x: string, name: Activation): string {
   switch (name) {
     case 'silu':
     case 'swish':
@@ -81,7 +93,7 @@ export function activation(g: GraphBuilder, x: string, name: string): string {
       return g.op('Mul', [g.op('Mul', [x, g.constF32([0.5], [])]), t]);
     }
     default:
-      throw new Error(`unsupported activation ${name}`);
+      return unreachable(name, 'activation');
   }
 }
 

@@ -9,19 +9,26 @@ import { streamingllmKv } from './streamingllm.js';
 
 export type { KvController } from './controller.js';
 
-/** Each policy: its controller, and whether component A (stale image rows) is on by default when merging. */
+/**
+ * Each policy: its controller; whether component A (stale image rows) is on by default when merging;
+ * whether the rows decoding adds per layer stay within budget + every (the scheduler reserves KV
+ * memory for that many instead of maxNewTokens).
+ */
 const KV_POLICIES = {
-  none: { make: (_d, s) => s.base, staleByDefault: false },
-  stale: { make: (_d, s) => s.base, staleByDefault: true }, // component A alone
-  lightvlm: { make: lightvlmKv, staleByDefault: true },
-  streamingllm: { make: streamingllmKv, staleByDefault: false },
-  h2o: { make: h2oKv, staleByDefault: false },
-  snapkv: { make: snapkvKv, staleByDefault: false },
-} satisfies Record<string, { make: KvControllerFactory; staleByDefault: boolean }>;
+  none: { make: (_d, s) => s.base, staleByDefault: false, boundsDecode: false },
+  stale: { make: (_d, s) => s.base, staleByDefault: true, boundsDecode: false }, // component A alone
+  lightvlm: { make: lightvlmKv, staleByDefault: true, boundsDecode: true },
+  streamingllm: { make: streamingllmKv, staleByDefault: false, boundsDecode: true },
+  h2o: { make: h2oKv, staleByDefault: false, boundsDecode: true },
+  snapkv: { make: snapkvKv, staleByDefault: false, boundsDecode: false },
+} satisfies Record<string, { make: KvControllerFactory; staleByDefault: boolean; boundsDecode: boolean }>;
 
 export type KvMethod = keyof typeof KV_POLICIES;
 /** Every KV policy, in the order help texts list them. */
 export const KV_METHODS = Object.keys(KV_POLICIES) as KvMethod[];
+
+/** True when `method` keeps the rows decoding adds per layer within budget + every (KV_POLICIES). */
+export const boundsDecodeRows = (method: KvMethod): boolean => KV_POLICIES[method]?.boundsDecode ?? false;
 
 /** Decode-time KV-cache compression (lightvlm-spec.md §4, §6). */
 export interface DecodeAcceleration extends KvOptions {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LightVLMError } from '../errors.js';
 import type { TextDims } from '../graph/decoderStage.js';
+import { readActivation } from '../graph/ops.js';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -14,7 +15,15 @@ export interface TextConfig extends TextDims {
   vocab: number;
   maxPositions: number;
   tieEmbeddings: boolean;
+  /**
+   * eos_token_id of config.json (text_config's, else the top level's), as a list; engine/vlm.ts
+   * prefers generation_config.json's. Read here so config.json is parsed once.
+   */
+  configEosIds: number[];
 }
+
+/** A number, a list of numbers, or nothing (HF's eos_token_id) → the numbers. */
+const idList = (v: unknown): number[] => (Array.isArray(v) ? v : v == null ? [] : [v]).filter((x): x is number => typeof x === 'number');
 
 export function readJsonFile(file: string, what: string): Json {
   if (!fs.existsSync(file)) throw new LightVLMError(`missing ${file} (${what}).`, 'E_CONFIG');
@@ -54,12 +63,13 @@ export function readTextConfig(tc: Json, top: Json): TextConfig {
     headDim: tc.head_dim ?? hidden / heads,
     intermediate: need('intermediate_size'),
     eps: tc.rms_norm_eps ?? 1e-6,
-    act: tc.hidden_act ?? 'silu',
+    act: readActivation(tc.hidden_act ?? 'silu', 'text_config.hidden_act'),
     ropeTheta: rope.rope_theta ?? tc.rope_theta ?? 10000,
     ...(rope.mrope_section ? { mropeSection: rope.mrope_section as number[] } : {}),
     vocab: need('vocab_size'),
     maxPositions: tc.max_position_embeddings ?? 32768,
     tieEmbeddings: Boolean(tc.tie_word_embeddings ?? top.tie_word_embeddings ?? false),
+    configEosIds: idList(top.text_config?.eos_token_id ?? top.eos_token_id),
   };
   checkTextConfig(out);
   return out;

@@ -3,12 +3,12 @@
 // through together: pixel_values [tiles, 3, H, W] with a dynamic tile dimension. The blocks are
 // vit.ts's; this file maps the InternViT weight names to them and adds embedding and head.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
-import { activation, layerNorm, linear } from '../graph/ops.js';
+import { activation, layerNorm, linear, readActivation, type Activation } from '../graph/ops.js';
 import { readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
-import type { Json } from './config.js';
+import type { InternVisionConfig } from './visionConfig.js';
 
 export interface InternVitSpec {
-  vc: Json;                 // vision_config
+  vc: InternVisionConfig;   // vision_config
   vp: string;               // vision tower weight prefix, e.g. 'vision_tower.'
   pp: string;               // projector weight prefix, e.g. 'multi_modal_projector.'
   tileH: number;
@@ -16,7 +16,7 @@ export interface InternVitSpec {
   runLayers: number;        // encoder layers to run (hidden_states[runLayers] is the feature layer)
   finalNorm: boolean;       // apply vision_tower.layernorm (feature layer −1 with use_mean_pooling false)
   shuffle: number;          // k = 1 / downsample_ratio (integer)
-  projectorAct: string;
+  projectorAct: Activation;
   textHidden: number;
 }
 
@@ -41,8 +41,10 @@ export function internVitTower(store: SafetensorsStore, s: InternVitSpec): VitTo
   const opt = (n: string) => (store.has(vp + n) ? w(n) : undefined);
   const D: number = vc.hidden_size;
   const eps: number = vc.layer_norm_eps ?? 1e-6;
-  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: vc.hidden_act ?? 'gelu', eps, qkNormEps: 1e-6 };
-  const [ph, pw] = Array.isArray(vc.patch_size) ? vc.patch_size : [vc.patch_size, vc.patch_size];
+  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: readActivation(vc.hidden_act ?? 'gelu', 'vision_config.hidden_act'), eps, qkNormEps: 1e-6 };
+  // the same default as internvl.ts reads the patch size with (InternVLVisionConfig: 14)
+  const patch = vc.patch_size ?? 14;
+  const [ph, pw] = (Array.isArray(patch) ? patch : [patch, patch]) as [number, number];
   const gh = tileH / ph;
   const gw = tileW / pw;
   const P = gh * gw; // patches per tile

@@ -9,6 +9,8 @@ import { gotOcr2Process } from '../processing/processors.js';
 import type { RgbImage } from '../processing/image.js';
 import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
+import type { InternVisionConfig } from './visionConfig.js';
+import { readActivation } from '../graph/ops.js';
 import type { Family, ImageInputs } from './family.js';
 import { internVitTower, pixelShuffleRows } from './internvit.js';
 import { buildTower } from './vit.js';
@@ -41,7 +43,7 @@ function imageTokenStrings(store: SafetensorsStore, processorCfg: Json): { conte
 }
 
 export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
-  const vc = cfg.vision_config as Json | undefined;
+  const vc = cfg.vision_config as InternVisionConfig | undefined;
   if (!vc || (vc.model_type ?? 'internvl_vision') !== 'internvl_vision') {
     throw new LightVLMError(`internvl vision tower "${vc?.model_type}" is not supported (supported: internvl_vision).`, 'E_UNSUPPORTED');
   }
@@ -106,7 +108,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const tiles = (inputs: ImageInputs): number => inputs.numTiles ?? inputs.dims[0]!;
   const visionParams = store.paramCount(vp, pp);
   const tower = () =>
-    internVitTower(store, { vc, vp, pp, tileH, tileW, runLayers, finalNorm, shuffle: k, projectorAct: cfg.projector_hidden_act ?? 'gelu', textHidden: text.hidden });
+    internVitTower(store, { vc, vp, pp, tileH, tileW, runLayers, finalNorm, shuffle: k, projectorAct: readActivation(cfg.projector_hidden_act ?? 'gelu', 'projector_hidden_act'), textHidden: text.hidden });
 
   return {
     modelType: 'internvl',

@@ -2,11 +2,12 @@
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
 import type { GraphOptions } from '../graph/proto.js';
-import { activation, layerNorm, linear } from '../graph/ops.js';
+import { activation, layerNorm, linear, readActivation } from '../graph/ops.js';
 import { clipProcess } from '../processing/processors.js';
 import type { RgbImage } from '../processing/image.js';
 import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
+import type { ClipVisionConfig } from './visionConfig.js';
 import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
 import { buildTower, readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
@@ -23,7 +24,7 @@ const CLIP_BLOCK: BlockNames = {
 };
 
 export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
-  const vc = cfg.vision_config as Json | undefined;
+  const vc = cfg.vision_config as ClipVisionConfig | undefined;
   if (!vc || (vc.model_type ?? 'clip_vision_model') !== 'clip_vision_model') {
     throw new LightVLMError(`llava vision tower "${vc?.model_type}" is not supported (supported: clip_vision_model).`, 'E_UNSUPPORTED');
   }
@@ -49,7 +50,8 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
 
   const D: number = vc.hidden_size;
   const n = nPatches + 1; // [CLS] + patches
-  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: vc.hidden_act ?? 'quick_gelu', eps: vc.layer_norm_eps ?? 1e-5 };
+  const projectorAct = readActivation(cfg.projector_hidden_act ?? 'gelu', 'projector_hidden_act');
+  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: readActivation(vc.hidden_act ?? 'quick_gelu', 'vision_config.hidden_act'), eps: vc.layer_norm_eps ?? 1e-5 };
   const tower = (): VitTower => ({
     name: 'clip_vision',
     dims,
@@ -72,7 +74,7 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
       const hasBias = store.has(pp + 'linear_1.bias');
       const l1 = { w: pw('linear_1.weight'), out: Dt, in: D, key: pp + 'linear_1', ...(hasBias ? { b: pw('linear_1.bias') } : {}) };
       const l2 = { w: pw('linear_2.weight'), out: Dt, in: Dt, key: pp + 'linear_2', ...(hasBias ? { b: pw('linear_2.bias') } : {}) };
-      const out = linear(g, activation(g, linear(g, feats, l1), cfg.projector_hidden_act ?? 'gelu'), l2);
+      const out = linear(g, activation(g, linear(g, feats, l1), projectorAct), l2);
       g.output(out, 'features', 'float32', [rows ? 'm' : nImage, Dt]);
       if (!probs) return;
       // [CLS] query row of the feature layer, head mean, over the patch keys: FasterVLM / VisionZip's score.

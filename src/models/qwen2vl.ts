@@ -6,6 +6,7 @@ import type { RgbImage } from '../processing/image.js';
 import { qwen2vlProcess } from '../processing/processors.js';
 import { f32 } from '../runtime/ort.js';
 import { readTextConfig, type Json } from './config.js';
+import type { Qwen2VLVisionConfig } from './visionConfig.js';
 import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
 import { qwen2vlTower, visionDims, visionRopeTables } from './qwen2vlVision.js';
@@ -59,7 +60,7 @@ export function qwen2vlPositionIds(ids: number[], imageTokenId: number, llmGrid:
 }
 
 export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: Json): Family {
-  const vc = cfg.vision_config as Json | undefined;
+  const vc = cfg.vision_config as Qwen2VLVisionConfig | undefined;
   if (!vc) throw new LightVLMError('config.json of a qwen2_vl model has no vision_config.', 'E_CONFIG');
   if (vc.model_type && vc.model_type !== 'qwen2_vl_vision' && vc.model_type !== 'qwen2_vl') {
     throw new LightVLMError(`qwen2_vl vision tower "${vc.model_type}" is not supported (supported: qwen2_vl_vision).`, 'E_UNSUPPORTED');

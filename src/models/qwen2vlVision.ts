@@ -4,8 +4,8 @@
 // m = spatial_merge_size, E = embed_dim, dh = E / num_heads, Dt = hidden_size (the LM width).
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
-import { activation, layerNorm, linear } from '../graph/ops.js';
-import type { Json } from './config.js';
+import { activation, layerNorm, linear, readActivation, type Activation } from '../graph/ops.js';
+import type { Qwen2VLVisionConfig } from './visionConfig.js';
 import { readBlock, type BlockNames, type VitTower } from './vit.js';
 
 export interface Qwen2VLVisionDims {
@@ -18,12 +18,12 @@ export interface Qwen2VLVisionDims {
   dh: number;
   mlp: number; // fc1 width = E · mlp_ratio
   depth: number;
-  act: string;
+  act: Activation;
   theta: number;
   out: number; // merger output width (= the LM hidden size)
 }
 
-export function visionDims(vc: Json, textHidden: number): Qwen2VLVisionDims {
+export function visionDims(vc: Qwen2VLVisionConfig, textHidden: number): Qwen2VLVisionDims {
   // Defaults are Qwen2VLVisionConfig's.
   const E: number = vc.embed_dim ?? 1280;
   const heads: number = vc.num_heads ?? 16;
@@ -32,7 +32,7 @@ export function visionDims(vc: Json, textHidden: number): Qwen2VLVisionDims {
   }
   const dh = E / heads;
   if (dh % 4 !== 0) throw new LightVLMError(`Qwen2-VL vision head size ${dh} must be a multiple of 4 (2-D rotary embedding).`, 'E_CONFIG');
-  const rope = (vc.rope_parameters ?? {}) as Json;
+  const rope = vc.rope_parameters ?? {};
   return {
     C: vc.in_channels ?? vc.in_chans ?? 3,
     tp: vc.temporal_patch_size ?? 2,
@@ -43,7 +43,7 @@ export function visionDims(vc: Json, textHidden: number): Qwen2VLVisionDims {
     dh,
     mlp: Math.trunc(E * (vc.mlp_ratio ?? 4)),
     depth: vc.depth ?? 32,
-    act: vc.hidden_act ?? 'quick_gelu',
+    act: readActivation(vc.hidden_act ?? 'quick_gelu', 'vision_config.hidden_act'),
     theta: rope.rope_theta ?? 10000,
     out: vc.hidden_size ?? textHidden,
   };

@@ -7,7 +7,7 @@
 // Activations are [n, D]: the n tokens of ONE image (or tile); n may be symbolic.
 import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import type { FeedValue } from '../runtime/ort.js';
-import { activation, fullAttention, lazyLinear, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
+import { activation, type Activation, fullAttention, lazyLinear, layerNorm, linear, rmsNorm, rope, type LinearW } from '../graph/ops.js';
 import { GraphBuilder, type GraphOptions } from '../graph/proto.js';
 
 /** Norm weights: LayerNorm when `b` is present, RMSNorm otherwise. */
@@ -33,7 +33,7 @@ export interface VitDims {
   D: number;
   heads: number;
   dh: number;
-  act: string;      // HF hidden_act of the MLP (quick_gelu for CLIP / Qwen2-VL, gelu for InternViT)
+  act: Activation;  // HF hidden_act of the MLP (quick_gelu for CLIP / Qwen2-VL, gelu for InternViT)
   eps: number;      // block norm epsilon
   qkNormEps?: number;
 }

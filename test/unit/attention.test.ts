@@ -8,7 +8,7 @@ import { f32, i64, Session } from '../../src/runtime/ort.js';
 import { mulberry32 } from '../../src/util/topk.js';
 import { relL2 } from '../helpers.js';
 
-const dims = { hidden: 32, heads: 4, kvHeads: 2, headDim: 8, intermediate: 48, eps: 1e-6, act: 'silu' };
+const dims = { hidden: 32, heads: 4, kvHeads: 2, headDim: 8, intermediate: 48, eps: 1e-6, act: 'silu' as const };
 const r = mulberry32(3);
 const rand = (n: number, s = 0.3) => Float32Array.from({ length: n }, () => (r() - 0.5) * s);
 const lin = (o: number, i: number) => ({ w: rand(o * i), out: o, in: i });

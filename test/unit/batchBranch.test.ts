@@ -11,7 +11,7 @@ import { mulberry32 } from '../../src/util/topk.js';
 
 const D = 32;
 const row = 16; // Hkv · dh = 2 · 8
-const dims = { hidden: D, heads: 4, kvHeads: 2, headDim: 8, intermediate: 48, eps: 1e-6, act: 'silu' };
+const dims = { hidden: D, heads: 4, kvHeads: 2, headDim: 8, intermediate: 48, eps: 1e-6, act: 'silu' as const };
 const r = mulberry32(11);
 const rand = (n: number, s = 0.3) => Float32Array.from({ length: n }, () => (r() - 0.5) * s);
 const lin = (o: number, i: number) => ({ w: rand(o * i), out: o, in: i, key: `w${o}x${i}:${r()}` });
