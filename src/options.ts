@@ -8,6 +8,7 @@ import type { Acceleration, DecodeAcceleration, GenerateOptions, PrefillAccelera
 import { LightVLMError } from './errors.js';
 import { KV_METHODS } from './kvcache/registry.js';
 import { PREFILL_METHODS } from './merge/plan.js';
+import { PRE_LM_POSITIONS } from './merge/prelmPlan.js';
 import { MERGE_MODES, SCORE_RULES } from './merge/types.js';
 import { resolveVitMerge } from './vitmerge/options.js';
 import type { VitMergeOptions } from './vitmerge/policy.js';
@@ -76,7 +77,7 @@ class Checker {
 }
 
 const GENERATE_KEYS = ['maxNewTokens', 'minNewTokens', 'temperature', 'topK', 'topP', 'seed', 'stopStrings', 'acceleration', 'signal'] as const;
-const PREFILL_KEYS = ['method', 'keep', 'stages', 'mergeMode', 'seed', 'score'] as const;
+const PREFILL_KEYS = ['method', 'keep', 'stages', 'mergeMode', 'seed', 'score', 'positions'] as const;
 const DECODE_KEYS = ['method', 'budget', 'window', 'sinks', 'every', 'pruneStaleImage'] as const;
 
 function checkPrefill(c: Checker, v: unknown): PrefillAcceleration {
@@ -97,6 +98,7 @@ function checkPrefill(c: Checker, v: unknown): PrefillAcceleration {
   if (o.mergeMode !== undefined) out.mergeMode = c.oneOf('acceleration.prefill.mergeMode', o.mergeMode, MERGE_MODES);
   if (o.score !== undefined) out.score = c.oneOf('acceleration.prefill.score', o.score, SCORE_RULES);
   if (o.seed !== undefined) out.seed = c.num('acceleration.prefill.seed', o.seed, { int: true, min: 0 });
+  if (o.positions !== undefined) out.positions = c.oneOf('acceleration.prefill.positions', o.positions, PRE_LM_POSITIONS);
   return out;
 }
 

@@ -6,6 +6,7 @@ import { LightVLMError } from '../../src/errors.js';
 import { ACTIVATIONS, readActivation } from '../../src/graph/ops.js';
 import { boundsDecodeRows, KV_METHODS } from '../../src/kvcache/registry.js';
 import { readTextConfig } from '../../src/models/config.js';
+import { checkGenerateOptions } from '../../src/options.js';
 
 const tc = { num_hidden_layers: 2, hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, vocab_size: 100 };
 
@@ -25,4 +26,10 @@ test('activations: every name the graphs build is accepted; others are E_UNSUPPO
 
 test('KV registry: the policies that bound the rows decoding adds (the scheduler reserves budget + every)', () => {
   assert.deepEqual(KV_METHODS.filter(boundsDecodeRows), ['lightvlm', 'streamingllm', 'h2o']);
+});
+
+test('acceleration.prefill.positions (documented on PrefillAcceleration) passes the option check; other values are E_OPTION', () => {
+  const opts = (positions: unknown) => ({ acceleration: { prefill: { method: 'fastervlm', keep: 0.1, positions } } }) as never;
+  assert.equal(checkGenerateOptions(opts('original')).acceleration?.prefill?.positions, 'original');
+  assert.throws(() => checkGenerateOptions(opts('shifted')), (e: LightVLMError) => e.code === 'E_OPTION' && /positions/.test(e.message));
 });
