@@ -135,6 +135,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // The machine's ceilings in the same run (ONNX Runtime fp32 matmul, memory copy), for context.
+  const { measureMachine } = await import('./machine.js');
+  const m = await measureMachine();
+  const machine = `${m.cpu}, ${m.cores} logical CPUs, ${m.totalMemoryGB} GB; matmul ${m.matmulGflops.toFixed(0)} GFLOP/s; memory copy ${m.memoryGBps.toFixed(1)} GB/s (median ${m.memoryGBpsMedian.toFixed(1)})`;
+  log(`machine: ${machine}`);
   const results: SectionResult[] = [];
   const started = new Date();
   for (const d of dtypes) {
@@ -154,10 +159,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const minutes = (Date.now() - started.getTime()) / 60000;
   process.stdout.write(`date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes.toFixed(1)} min; llama.cpp ${results[0] ? `${results[0].llama.buildType} (${JSON.stringify(results[0].llama.release)})` : ''}\n`);
+  process.stdout.write(`machine: ${machine}\n`);
   if (results[0]) process.stdout.write(`llama.cpp system info: ${results[0].llama.systemInfo}\n\n`);
   process.stdout.write(llamaTable(results) + '\n');
   for (const l of targetLines(results)) process.stdout.write(`- ${l}\n`);
-  if (v.json) fs.writeFileSync(v.json, JSON.stringify({ model, started: started.toISOString(), results }, null, 2) + '\n');
+  if (v.json) fs.writeFileSync(v.json, JSON.stringify({ model, started: started.toISOString(), machine: m, results }, null, 2) + '\n');
   return 0;
 }
 
