@@ -14,6 +14,7 @@ import { readActivation } from '../graph/ops.js';
 import type { Family, ImageInputs } from './family.js';
 import { internVitTower, pixelShuffleRows } from './internvit.js';
 import { buildTower } from './vit.js';
+import { checkInternVitWeights, checkVisionDims, visionInt } from './visionWeights.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
 
 const pair = (v: unknown, what: string): [number, number] => {
@@ -69,7 +70,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const norm = vc.norm_type ?? 'layer_norm';
   if (!['layer_norm', 'rms_norm'].includes(norm)) throw new LightVLMError(`internvl vision norm_type "${norm}" is not supported (supported: layer_norm, rms_norm).`, 'E_UNSUPPORTED');
 
-  const nLayers: number = vc.num_hidden_layers;
+  const nLayers = visionInt('num_hidden_layers', vc.num_hidden_layers);
   if (featureLayer < -(nLayers + 1) || featureLayer > nLayers) {
     throw new LightVLMError(`vision_feature_layer ${featureLayer} is out of range for a ${nLayers}-layer vision tower.`, 'E_CONFIG');
   }
@@ -81,6 +82,7 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   const ip = (processorCfg.image_processor ?? processorCfg) as Json;
   const [imgH, imgW] = pair(vc.image_size ?? 448, 'image_size');
   const [ph, pw] = pair(vc.patch_size ?? 14, 'patch_size');
+  for (const [f, x] of [['image_size', imgH], ['image_size', imgW], ['patch_size', ph], ['patch_size', pw]] as const) visionInt(f, x);
   const size = (ip.size ?? {}) as Json;
   const tileH: number = size.height ?? imgH;
   const tileW: number = size.width ?? imgW;
@@ -103,6 +105,13 @@ export function createInternVL(cfg: Json, store: SafetensorsStore, processorCfg:
   if (seqLen !== perTile) {
     throw new LightVLMError(`image_seq_length ${seqLen} does not match the ${perTile} tokens the vision tower makes per tile (${grid}² patches, downsample ${ratio}).`, 'E_CONFIG');
   }
+  const D = visionInt('hidden_size', vc.hidden_size);
+  checkVisionDims(D, visionInt('num_attention_heads', vc.num_attention_heads), vc.layer_norm_eps, ['hidden_size', 'num_attention_heads']);
+  checkInternVitWeights(store, vp, pp, {
+    D, I: visionInt('intermediate_size', vc.intermediate_size), ph, pw, positions: grid * grid + 1, layers: nLayers, shuffle: k,
+    textHidden: text.hidden, rms: norm === 'rms_norm', qkNorm: Boolean(vc.use_qk_norm), finalNorm, absolutePositions: vc.use_absolute_position_embeddings ?? true,
+    attentionBias: Boolean(vc.attention_bias ?? false),
+  });
   const imageTokenId: number = cfg.image_token_id ?? cfg.image_token_index ?? 151667;
   const tok = imageTokenStrings(store, processorCfg);
   const tiles = (inputs: ImageInputs): number => inputs.numTiles ?? inputs.dims[0]!;

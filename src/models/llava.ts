@@ -10,6 +10,7 @@ import { readTextConfig, type Json } from './config.js';
 import type { ClipVisionConfig } from './visionConfig.js';
 import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
+import { checkClipWeights, checkVisionDims, visionInt } from './visionWeights.js';
 import { buildTower, readBlock, type BlockNames, type VitDims, type VitTower } from './vit.js';
 
 /** CLIP encoder layer weights → block slots. */
@@ -35,23 +36,32 @@ export function createLlava(cfg: Json, store: SafetensorsStore, processorCfg: Js
   const featureLayer = cfg.vision_feature_layer ?? -2;
   if (typeof featureLayer !== 'number') throw new LightVLMError('a list-valued vision_feature_layer is not supported yet.', 'E_UNSUPPORTED');
   const strategy = cfg.vision_feature_select_strategy ?? 'default';
-  const imageSize: number = vc.image_size;
-  const patch: number = vc.patch_size;
+  if (strategy !== 'default' && strategy !== 'full') throw new LightVLMError(`vision_feature_select_strategy "${strategy}" is not supported (supported: default, full).`, 'E_UNSUPPORTED');
+  if ((vc.num_channels ?? 3) !== 3) throw new LightVLMError(`vision_config.num_channels ${vc.num_channels} is not supported (RGB images: 3).`, 'E_UNSUPPORTED');
+  const imageSize = visionInt('image_size', vc.image_size);
+  const patch = visionInt('patch_size', vc.patch_size);
+  if (patch > imageSize) throw new LightVLMError(`config.json vision_config.patch_size ${patch} is larger than image_size ${imageSize}.`, 'E_CONFIG');
   const side = Math.floor(imageSize / patch);
   const nPatches = side * side;
   const nImage = strategy === 'default' ? nPatches : nPatches + 1;
-  const nLayers: number = vc.num_hidden_layers;
+  const nLayers = visionInt('num_hidden_layers', vc.num_hidden_layers);
   // hidden_states[0] is the pre-layernormed embedding, [i] the output of layer i.
   const runLayers = featureLayer < 0 ? nLayers + 1 + featureLayer : featureLayer;
+  if (!Number.isInteger(featureLayer) || runLayers < 1 || runLayers > nLayers) {
+    throw new LightVLMError(`vision_feature_layer ${featureLayer} is out of range for a ${nLayers}-layer vision tower (use -${nLayers}..-1 or 1..${nLayers}).`, 'E_CONFIG');
+  }
   const imageTokenId: number = cfg.image_token_index ?? cfg.image_token_id;
   const imageToken: string = processorCfg.image_token ?? '<image>';
   const w = (n: string) => store.float(vp + n).data;
   const visionParams = store.paramCount(vp, pp);
 
-  const D: number = vc.hidden_size;
+  const D = visionInt('hidden_size', vc.hidden_size);
+  const heads = visionInt('num_attention_heads', vc.num_attention_heads);
+  checkVisionDims(D, heads, vc.layer_norm_eps, ['hidden_size', 'num_attention_heads']);
   const n = nPatches + 1; // [CLS] + patches
   const projectorAct = readActivation(cfg.projector_hidden_act ?? 'gelu', 'projector_hidden_act');
-  const dims: VitDims = { D, heads: vc.num_attention_heads, dh: D / vc.num_attention_heads, act: readActivation(vc.hidden_act ?? 'quick_gelu', 'vision_config.hidden_act'), eps: vc.layer_norm_eps ?? 1e-5 };
+  checkClipWeights(store, vp, pp, { D, I: visionInt('intermediate_size', vc.intermediate_size), patch, positions: n, layers: nLayers, textHidden: text.hidden, projectorBias: cfg.multimodal_projector_bias ?? true });
+  const dims: VitDims = { D, heads, dh: D / heads, act: readActivation(vc.hidden_act ?? 'quick_gelu', 'vision_config.hidden_act'), eps: vc.layer_norm_eps ?? 1e-5 };
   const tower = (): VitTower => ({
     name: 'clip_vision',
     dims,

@@ -11,6 +11,7 @@ import type { Family, ImageInputs } from './family.js';
 import { findPrefix, LanguageModelWeights } from './llm.js';
 import { qwen2vlTower, visionDims, visionRopeTables } from './qwen2vlVision.js';
 import { buildTower } from './vit.js';
+import { checkQwen2VLVisionWeights } from './visionWeights.js';
 
 /** The image's [t, h, w] patch grid; only single images (t = 1) are supported. */
 function gridOf(inputs: ImageInputs, m: number): [number, number, number] {
@@ -75,6 +76,7 @@ export function createQwen2VL(cfg: Json, store: SafetensorsStore, processorCfg: 
   const vp = findPrefix(store, ['visual.', 'model.visual.'], 'patch_embed.proj.weight', 'vision tower');
   const d = visionDims(vc, text.hidden);
   if (d.out !== text.hidden) throw new LightVLMError(`vision merger width ${d.out} differs from the LM hidden size ${text.hidden}.`, 'E_CONFIG');
+  checkQwen2VLVisionWeights(store, vp, d);
   const ip = (processorCfg.image_processor ?? processorCfg) as Json;
   for (const [k, v] of [['patch_size', d.ps], ['temporal_patch_size', d.tp], ['merge_size', d.m]] as const) {
     if (ip[k] !== undefined && ip[k] !== v) throw new LightVLMError(`image processor ${k} ${ip[k]} differs from the vision tower's ${v}.`, 'E_CONFIG');

@@ -6,6 +6,7 @@ import type { SafetensorsStore } from '../checkpoint/safetensors.js';
 import { LightVLMError } from '../errors.js';
 import { activation, layerNorm, linear, readActivation, type Activation } from '../graph/ops.js';
 import type { Qwen2VLVisionConfig } from './visionConfig.js';
+import { checkVisionDims, visionInt } from './visionWeights.js';
 import { readBlock, type BlockNames, type VitTower } from './vit.js';
 
 export interface Qwen2VLVisionDims {
@@ -25,27 +26,29 @@ export interface Qwen2VLVisionDims {
 
 export function visionDims(vc: Qwen2VLVisionConfig, textHidden: number): Qwen2VLVisionDims {
   // Defaults are Qwen2VLVisionConfig's.
-  const E: number = vc.embed_dim ?? 1280;
-  const heads: number = vc.num_heads ?? 16;
-  if (typeof E !== 'number' || typeof heads !== 'number' || E % heads !== 0) {
-    throw new LightVLMError(`config.json vision_config embed_dim ${E} must be divisible by num_heads ${heads}.`, 'E_CONFIG');
+  const E = visionInt('embed_dim', vc.embed_dim ?? 1280);
+  const heads = visionInt('num_heads', vc.num_heads ?? 16);
+  checkVisionDims(E, heads, undefined, ['embed_dim', 'num_heads']);
+  const ratio = vc.mlp_ratio ?? 4;
+  if (typeof ratio !== 'number' || !(ratio > 0) || !Number.isFinite(ratio)) {
+    throw new LightVLMError(`config.json vision_config.mlp_ratio is ${JSON.stringify(ratio)}; it must be a positive number such as 4.`, 'E_CONFIG');
   }
   const dh = E / heads;
   if (dh % 4 !== 0) throw new LightVLMError(`Qwen2-VL vision head size ${dh} must be a multiple of 4 (2-D rotary embedding).`, 'E_CONFIG');
   const rope = vc.rope_parameters ?? {};
   return {
-    C: vc.in_channels ?? vc.in_chans ?? 3,
-    tp: vc.temporal_patch_size ?? 2,
-    ps: vc.patch_size ?? 14,
-    m: vc.spatial_merge_size ?? 2,
+    C: visionInt('in_channels', vc.in_channels ?? vc.in_chans ?? 3),
+    tp: visionInt('temporal_patch_size', vc.temporal_patch_size ?? 2),
+    ps: visionInt('patch_size', vc.patch_size ?? 14),
+    m: visionInt('spatial_merge_size', vc.spatial_merge_size ?? 2),
     E,
     heads,
     dh,
-    mlp: Math.trunc(E * (vc.mlp_ratio ?? 4)),
-    depth: vc.depth ?? 32,
+    mlp: Math.trunc(E * ratio),
+    depth: visionInt('depth', vc.depth ?? 32),
     act: readActivation(vc.hidden_act ?? 'quick_gelu', 'vision_config.hidden_act'),
     theta: rope.rope_theta ?? 10000,
-    out: vc.hidden_size ?? textHidden,
+    out: visionInt('hidden_size', vc.hidden_size ?? textHidden),
   };
 }
 

@@ -10,6 +10,8 @@ export interface ClipVisionConfig {
   num_hidden_layers: number;
   image_size: number;
   patch_size: number;
+  intermediate_size: number;  // MLP width (checked against the fc1/fc2 weights)
+  num_channels?: number;      // default 3 (RGB)
   hidden_act?: string;        // default 'quick_gelu'
   layer_norm_eps?: number;    // default 1e-5
 }
@@ -29,6 +31,8 @@ export interface InternVisionConfig {
   use_mask_token?: boolean;
   use_mean_pooling?: boolean;       // default true
   use_absolute_position_embeddings?: boolean; // default true
+  intermediate_size: number;        // MLP width (checked against the fc1/fc2 weights)
+  attention_bias?: boolean;         // default false: q/k/v without bias
 }
 
 /** Qwen2-VL's tower (transformers Qwen2VLVisionConfig; defaults are its). */
