@@ -6,10 +6,10 @@
 // and the server's RSS after warm-up and at the end.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { percentile } from './stats.js';
 import { spawnServe } from '../server/spawn.js';
+import { intFlag, parseScriptArgs, scriptMain, UsageError } from '../util/args.js';
 
 const ROOT = (() => {
   let d = path.dirname(fileURLToPath(import.meta.url));
@@ -25,8 +25,22 @@ interface Outcome {
   tokens: number;
 }
 
-const { values: v } = parseArgs({
-  options: {
+const USAGE = `npm run load -- [flags]   (node dist/src/bench/load.js [flags])
+Sends a bounded mix of requests to 'lightvlm serve' (started here, or --url on loopback) and reports
+served requests, errors by status, TTFT / end-to-end percentiles, tokens/s and server RSS.
+
+  --model DIR          model folder for the server it starts (default: the demo model)
+  --url URL            target a running server instead (http://127.0.0.1:PORT or localhost only)
+  --requests N         requests to send (default 1000)
+  --seconds S          stop sending after S seconds (default 420)
+  --concurrency C      requests in flight (default 8)
+  --max-tokens N       max_tokens of each request (default 12)
+  --warmup N           requests before measuring (default 20)
+  --json FILE          also write the report as JSON
+  --serve-arg ARG      extra flag for the server it starts (repeatable)
+  -h, --help           this help`;
+
+const v = parseScriptArgs('load', USAGE, {
     model: { type: 'string' },
     url: { type: 'string' },
     requests: { type: 'string', default: '1000' },
@@ -36,7 +50,6 @@ const { values: v } = parseArgs({
     warmup: { type: 'string', default: '20' },
     json: { type: 'string' },
     'serve-arg': { type: 'string', multiple: true },
-  },
 });
 
 const images = ['shapes.jpg', 'grid.jpg', 'circles.jpg', 'wide.jpg'].map((f) => `data:image/jpeg;base64,${fs.readFileSync(path.join(ROOT, 'examples', f)).toString('base64')}`);
@@ -107,15 +120,16 @@ const startServer = () =>
   spawnServe(path.join(ROOT, 'dist/src/cli/main.js'), ['--host', '127.0.0.1', '--port', '0', ...(v.model ? ['--model', v.model] : []), ...(v['serve-arg'] ?? [])], 'inherit');
 
 async function main(): Promise<void> {
-  if (v.url && !/^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?\/?$/.test(v.url)) throw new Error('--url must be a loopback address (http://127.0.0.1:PORT): this generator never loads a remote host.');
-  const total = Number(v.requests);
-  const deadline = performance.now() + Number(v.seconds) * 1000;
-  const conc = Number(v.concurrency);
-  const maxTokens = Number(v['max-tokens']);
+  if (v.url && !/^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?\/?$/.test(v.url)) throw new UsageError('--url must be a loopback address (http://127.0.0.1:PORT): this generator never loads a remote host.');
+  const total = intFlag(v.requests, '--requests', 1);
+  const deadline = performance.now() + intFlag(v.seconds, '--seconds', 1) * 1000;
+  const conc = intFlag(v.concurrency, '--concurrency', 1, 1024);
+  const maxTokens = intFlag(v['max-tokens'], '--max-tokens', 1);
+  const warmup = intFlag(v.warmup, '--warmup', 0);
   const server = v.url ? { url: v.url.replace(/\/$/, ''), stop: async () => null } : await startServer();
   const { url } = server;
   // warm-up: every setting once, so graph builds do not count as growth
-  for (let i = 0; i < Number(v.warmup); i++) await send(url, i, maxTokens);
+  for (let i = 0; i < warmup; i++) await send(url, i, maxTokens);
   const rssBefore = await rssBytes(url);
   const out: Outcome[] = [];
   let next = 0;
@@ -154,7 +168,4 @@ async function main(): Promise<void> {
   if (exit !== null && exit !== 0) process.exitCode = 1;
 }
 
-main().catch((e) => {
-  process.stderr.write(`load: ${(e as Error).message}\n`);
-  process.exitCode = 1;
-});
+scriptMain('load', main);

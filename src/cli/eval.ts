@@ -192,10 +192,11 @@ export async function evalCommand(argv: string[], deps: CommandDeps = {}): Promi
     const report = buildEvalReport(model, ds.dir, combos, ds.bad, outcome, compareTo, split ?? null);
     io.stdout.write(evalTable(report, v.markdown ?? false));
     io.stdout.write('\n' + evalKindTable(report, v.markdown ?? false));
-    io.stdout.write(`\n${report.questions} questions scored${split ? ` (half ${split})` : ''}, ${report.skipped} rows skipped; ${report.scoring}${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}\n`);
+    io.stdout.write(`\n${report.questions} questions scored${split ? ` (half ${split})` : ''}, ${report.skipped} rows skipped; ${report.scoring}${outcome.interrupted ? ', INTERRUPTED (partial results)' : ''}${outcome.error !== undefined ? ', STOPPED BY AN ERROR (partial results)' : ''}\n`);
     io.stdout.write('95% CI: Wilson (accuracy), paired bootstrap over questions (retention). vs X: +wins/−losses against X on the same questions, exact two-sided McNemar p (* p < 0.05)\n');
     if (v.json !== undefined) writeOutput(v.json, JSON.stringify(report, null, 2) + '\n', io, 'per-question answers');
     if (v.chart !== undefined) writeOutput(v.chart, evalChart(report, `Accuracy vs kept image tokens (${report.questions} questions)`), io, 'the chart');
+    if (outcome.error !== undefined) throw outcome.error; // after the partial results are out: the command still fails
     return outcome.interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
   });
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `lightvlm` command: dispatches to the subcommands. Errors a user can fix print one clear line
 // and exit non-zero; nothing from inside ONNX Runtime reaches the terminal as a stack trace.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExitCode, LightVLMError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 
@@ -61,7 +63,33 @@ const quietOnEpipe = (e: NodeJS.ErrnoException) => {
 process.stdout.on('error', quietOnEpipe);
 process.stderr.on('error', quietOnEpipe);
 
-main(process.argv.slice(2)).then(
+// ONNX Runtime 1.30 (onnxruntime-node, Linux x64) crashes with SIGSEGV while creating ANY session,
+// even a one-node Relu graph, when the process's command line holds more than about 20-30 KB
+// (measured on Node 20.20, ulimit -s 8192: one 20 KB argument runs; one 30 KB argument, or three of
+// 10 KB, crash; the same 30 KB in an environment variable does not; ulimit -s 16384 does not). A long
+// --prompt is how a user gets there. So a command line over LONG_ARGV bytes is run again as a child
+// whose arguments travel in the LIGHTVLM_ARGV environment variable and whose command line is short.
+// Library users with such a command line can raise the stack limit (ulimit -s 16384).
+const LONG_ARGV = 16 * 1024;
+const HANDOVER = 'LIGHTVLM_ARGV';
+
+function rerunWithShortArgv(args: string[]): void {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, [HANDOVER]: JSON.stringify(args) } });
+  // The child sees Ctrl-C itself (same terminal process group) and prints its partial results; the parent waits for it.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.on('error', (e) => {
+    process.stderr.write(`lightvlm: error: could not hand the ${args.length} arguments over (${e.message}); pass a long prompt with --prompt-file FILE or --prompt - instead. (E_INPUT)\n`);
+    process.exit(ExitCode.USAGE);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 9)));
+}
+
+const handedOver = process.env[HANDOVER];
+delete process.env[HANDOVER];
+const args: string[] = handedOver !== undefined ? JSON.parse(handedOver) : process.argv.slice(2);
+if (handedOver === undefined && args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) > LONG_ARGV) rerunWithShortArgv(args);
+else main(args).then(
   (code) => {
     process.exitCode = code;
   },

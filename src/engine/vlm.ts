@@ -247,6 +247,12 @@ export class Engine implements VLM {
 
   /** Token ids, spans and positions of one user turn about this image. */
   buildPrompt(question: string, img: Prepared): LmPrompt {
+    // The chat template places the image; the image token typed in the question would add a second,
+    // featureless image slot (or break the family's single-placeholder rule).
+    if (this.text.encode(question).includes(this.family.imageTokenId)) {
+      const tok = this.text.decode([this.family.imageTokenId], false);
+      throw new LightVLMError(`the prompt contains the model's image placeholder ${JSON.stringify(tok)}; remove it from the question (the image is placed for you).`, 'E_PROMPT');
+    }
     const rendered = this.text.renderUserTurn(question, true);
     const ids = this.text.encode(this.family.expandPrompt(rendered, img.inputs));
     const spans = findSpans(ids, this.family.imageTokenId);

@@ -32,6 +32,7 @@ export interface EvalOutcome {
   interrupted: boolean;
   total: number;                  // planned generate calls
   match: MatchMode;
+  error?: unknown;                // a non-row error (a bug, a disposed model) stopped the run; what was scored is kept
 }
 
 /** Engine errors about one input (bad image, prompt too long) skip the row; internal errors (70) are bugs. */
@@ -58,50 +59,59 @@ export async function runEval(vlm: VLM, questions: readonly Question[], opts: Ev
     opts.onSkip?.(row);
   };
 
-  for (const [image, qs] of groups) {
-    if (signal?.aborted) break;
-    let prepared: PreparedImage;
-    try {
-      prepared = await vlm.prepareImage(image);
-    } catch (e) {
-      if (!isRowError(e)) throw e;
-      for (const q of qs) skip(q, `image '${q.imageRel}' could not be used: ${e.message}`, 0);
-      continue;
-    }
-    for (const q of qs) {
-      let answered = 0;
-      for (const combo of combos) {
-        if (signal?.aborted) break;
-        const t0 = performance.now();
-        let text: string;
-        let stats;
-        try {
-          ({ text, stats } = await vlm.generate(
-            { image: prepared, prompt: q.question + promptSuffix },
-            { maxNewTokens, temperature: 0, acceleration: toAcceleration(combo) },
-          ));
-        } catch (e) {
-          if (!isRowError(e)) throw e;
-          skip(q, `the engine refused it: ${e.message}`, answered);
-          break;
-        }
-        const ms = performance.now() - t0;
-        const rec: AnswerRecord = {
-          id: q.id, line: q.line, kind: q.kind, image: q.imageRel, question: q.question, answer: q.answers,
-          label: comboLabel(combo), method: combo.prefill.method, keep: combo.prefill.keep ?? null,
-          kv: combo.kv === undefined ? null : kvLabel(combo.kv),
-          prediction: text, normalized: normalizeAnswer(text, match), correct: isCorrect(text, q.answers, match),
-          imageTokens: stats.imageTokens, keptImageTokens: stats.keptImageTokens, ms: Math.round(ms * 10) / 10,
-        };
-        answers.push(rec);
-        answered++;
-        done++;
-        opts.onAnswer?.(rec, done, total);
-      }
+  let error: unknown;
+  let current: Question | undefined;
+  try {
+    for (const [image, qs] of groups) {
       if (signal?.aborted) break;
+      let prepared: PreparedImage;
+      try {
+        prepared = await vlm.prepareImage(image);
+      } catch (e) {
+        if (!isRowError(e)) throw e;
+        for (const q of qs) skip(q, `image '${q.imageRel}' could not be used: ${e.message}`, 0);
+        continue;
+      }
+      for (const q of qs) {
+        current = q;
+        let answered = 0;
+        for (const combo of combos) {
+          if (signal?.aborted) break;
+          const t0 = performance.now();
+          let text: string;
+          let stats;
+          try {
+            ({ text, stats } = await vlm.generate(
+              { image: prepared, prompt: q.question + promptSuffix },
+              { maxNewTokens, temperature: 0, acceleration: toAcceleration(combo) },
+            ));
+          } catch (e) {
+            if (!isRowError(e)) throw e;
+            skip(q, `the engine refused it: ${e.message}`, answered);
+            break;
+          }
+          const ms = performance.now() - t0;
+          const rec: AnswerRecord = {
+            id: q.id, line: q.line, kind: q.kind, image: q.imageRel, question: q.question, answer: q.answers,
+            label: comboLabel(combo), method: combo.prefill.method, keep: combo.prefill.keep ?? null,
+            kv: combo.kv === undefined ? null : kvLabel(combo.kv),
+            prediction: text, normalized: normalizeAnswer(text, match), correct: isCorrect(text, q.answers, match),
+            imageTokens: stats.imageTokens, keptImageTokens: stats.keptImageTokens, ms: Math.round(ms * 10) / 10,
+          };
+          answers.push(rec);
+          answered++;
+          done++;
+          opts.onAnswer?.(rec, done, total);
+        }
+        if (signal?.aborted) break;
+      }
     }
+  } catch (e) {
+    // Not about one row: stop, but keep what was scored (whole questions only, as for a skip).
+    error = e;
+    if (current) for (let i = answers.length - 1; i >= 0 && answers[i]!.id === current.id; i--) answers.splice(i, 1);
   }
-  return { answers, failed, interrupted: signal?.aborted ?? false, total, match };
+  return { answers, failed, interrupted: signal?.aborted ?? false, total, match, ...(error !== undefined ? { error } : {}) };
 }
 
 export interface EvalReport {
@@ -111,6 +121,7 @@ export interface EvalReport {
   skipped: number;
   skippedRows: BadRow[];
   interrupted: boolean;
+  error: string | null;           // why the run stopped early (not a row's fault), or null
   match: MatchMode;
   scoring: string;
   split: string | null;           // 'A' / 'B' when only one half of the dataset was scored (stats.halfSplit)
@@ -135,6 +146,7 @@ export function buildEvalReport(model: string, dataset: string, combos: readonly
     skipped: skippedRows.length,
     skippedRows,
     interrupted: outcome.interrupted,
+    error: outcome.error === undefined ? null : String((outcome.error as Error)?.message ?? outcome.error),
     match: outcome.match,
     scoring: describeMatch(outcome.match),
     split,

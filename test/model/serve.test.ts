@@ -82,6 +82,13 @@ test('every bad input class gets a 4xx in the OpenAI error shape, and the server
       ['unknown vitMerge mode', { ...good, lightvlm: { vitMerge: { mode: 'fold' } } }, 400],
       ['vitMerge keep 0', { ...good, lightvlm: { vitMerge: { mode: 'reduce', keep: 0 } } }, 400],
       ['prompt beyond the context', { ...good, messages: userMessage(image, 'word '.repeat(2100)), max_tokens: 8 }, 400],
+      ['image token typed in the text', { ...good, messages: userMessage(image, 'what is <image> here?') }, 400],
+      ['temperature 1e999 (Infinity)', `{"messages":${JSON.stringify(good.messages)},"temperature":1e999}`, 400],
+      ['max_tokens 1e999', `{"messages":${JSON.stringify(good.messages)},"max_tokens":1e999}`, 400],
+      ['keep 1e-400 (zero)', `{"messages":${JSON.stringify(good.messages)},"lightvlm":{"prefill":{"method":"lightvlm","keep":1e-400}}}`, 400],
+      ['extension not an object', { ...good, lightvlm: [] }, 400],
+      ['keep a string', { ...good, lightvlm: { prefill: { method: 'lightvlm', keep: '0.5' } } }, 400],
+      ['base64 of zero bytes', { messages: [{ role: 'user', content: [img('data:image/png;base64,' + 'A'.repeat(64)), txt('x')] }] }, 400],
       ['unknown model', { ...good, model: 'gpt-5' }, 404],
       ['body too large', { ...good, messages: userMessage(image, 'x'.repeat(300_000)) }, 413],
     ];

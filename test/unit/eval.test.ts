@@ -164,6 +164,46 @@ test('eval loop: an aborted signal stops early and keeps what was scored', async
 });
 
 
+/** fakeVLM whose generate refuses 'How many' as a prompt mistake (E_PROMPT) and fails on 'What shape' with `fatal`. */
+function faultyVLM(fatal: LightVLMError) {
+  const { vlm } = fakeVLM(() => false);
+  const generate = vlm.generate.bind(vlm);
+  vlm.generate = async (input, opts) => {
+    if (input.prompt.startsWith('How many')) throw new LightVLMError("the prompt contains the model's image placeholder \"<image>\"; remove it from the question.", 'E_PROMPT');
+    if (input.prompt.startsWith('What shape') && opts?.acceleration?.prefill?.method === 'lightvlm') throw fatal;
+    return generate(input, opts);
+  };
+  return vlm;
+}
+
+test('eval: a row the engine refuses (<image> in the question) is skipped and counted; an internal error stops the run but keeps whole questions scored', async () => {
+  const ds = loadDataset(makeDataset());
+  const { combos } = expandCombos(['lightvlm:0.5'], [], [], true); // none, lightvlm:0.5
+  const outcome = await runEval(faultyVLM(new LightVLMError('internal: something broke', 'E_INTERNAL')), ds.questions, { combos });
+  assert.deepEqual(outcome.failed.map((f) => [f.line, /image placeholder/.test(f.reason)]), [[2, true]]); // broken.png (line 10) is never reached
+  assert.ok(outcome.error instanceof LightVLMError && outcome.error.code === 'E_INTERNAL');
+  // questions 1 and 6 answered by both settings; question 7's 'none' answer is dropped with it
+  assert.deepEqual(outcome.answers.map((a) => `${a.id}:${a.method}`), ['1:none', '1:lightvlm', '6:none', '6:lightvlm']);
+  const report = buildEvalReport('m', ds.dir, combos, ds.bad, outcome);
+  assert.equal(report.error, 'internal: something broke');
+  assert.equal(report.questions, 2);
+});
+
+test('eval command: partial results are printed and written before an internal error fails the command', async () => {
+  const dir = makeDataset();
+  const cap = capture();
+  const json = path.join(dir, 'partial.json');
+  const code = await evalCommand(['--model', dir, '--dataset', dir, '--method', 'lightvlm:0.5', '--json', json], { loadVLM: async () => faultyVLM(new LightVLMError('internal: boom', 'E_INTERNAL')), io: cap.io });
+  const { out, err } = cap.text();
+  assert.equal(code, 70);
+  assert.match(err, /lightvlm eval: internal: boom/);
+  assert.match(err, /questions\.jsonl:2: the engine refused it: .*image placeholder.*row skipped/);
+  assert.match(out, /2 questions scored, 7 rows skipped; .*STOPPED BY AN ERROR \(partial results\)/);
+  const doc = JSON.parse(fs.readFileSync(json, 'utf8'));
+  assert.equal(doc.questions, 2);
+  assert.equal(doc.error, 'internal: boom');
+});
+
 test('eval command: table, JSON shape and chart from a fake model', async () => {
   const dir = makeDataset();
   const cap = capture();
