@@ -9,11 +9,11 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { DType } from '../graph/quant.js';
 import { type GgufFileType, writeLmGguf } from './ggufLm.js';
 import type { SectionConfig, SectionResult } from './llamacppSection.js';
 import { llamaTable, targetLines } from './llamacppReport.js';
+import { intFlag, parseScriptArgs, scriptMain, UsageError } from '../util/args.js';
 
 export const NODE_LLAMA_CPP = 'node-llama-cpp@3.21.1';
 const GGUF_TYPE: Record<DType, GgufFileType> = { fp32: 'f32', q8: 'q8_0', q4: 'q4_0' };
@@ -81,25 +81,17 @@ function fingerprint(dir: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' }, dtype: { type: 'string', multiple: true }, rounds: { type: 'string' }, threads: { type: 'string' },
-      'new-tokens': { type: 'string' }, long: { type: 'string' }, short: { type: 'string' }, 'image-long': { type: 'string' }, 'image-short': { type: 'string' },
-      cache: { type: 'string' }, 'no-install': { type: 'boolean' }, 'build-native': { type: 'boolean' },
-      'flash-attention': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, prepare: { type: 'boolean' }, 'no-kv': { type: 'boolean' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const v = parseScriptArgs('bench:llamacpp', HELP, {
+    model: { type: 'string' }, dtype: { type: 'string', multiple: true }, rounds: { type: 'string' }, threads: { type: 'string' },
+    'new-tokens': { type: 'string' }, long: { type: 'string' }, short: { type: 'string' }, 'image-long': { type: 'string' }, 'image-short': { type: 'string' },
+    cache: { type: 'string' }, 'no-install': { type: 'boolean' }, 'build-native': { type: 'boolean' },
+    'flash-attention': { type: 'boolean' }, 'no-verify': { type: 'boolean' }, prepare: { type: 'boolean' }, 'no-kv': { type: 'boolean' }, json: { type: 'string' },
+  }, argv);
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  if (v.help) { process.stdout.write(HELP); return 0; }
-  if (!v.model) { log('--model DIR is required (a checkpoint with a Qwen2 LM, e.g. `lightvlm make-checkpoint --like internvl2_5-1b --out DIR`).'); return 2; }
-  const int = (s: string | undefined, d: number, name: string) => {
-    const n = s === undefined ? d : Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a positive whole number, got '${s}'`);
-    return n;
-  };
+  if (!v.model) throw new UsageError('--model DIR is required (a checkpoint with a Qwen2 LM, e.g. `lightvlm make-checkpoint --like internvl2_5-1b --out DIR`).');
+  const int = (s: string | undefined, d: number, name: string) => (s === undefined ? d : intFlag(s, name, 1));
   const dtypes = (v.dtype ?? ['fp32', 'q8', 'q4']).map((d) => {
-    if (!(d in GGUF_TYPE)) throw new Error(`--dtype ${d}: expected fp32, q8 or q4`);
+    if (!(d in GGUF_TYPE)) throw new UsageError(`--dtype ${d}: expected fp32, q8 or q4`);
     return d as DType;
   });
   const cache = path.resolve(v.cache ?? path.join(ROOT, '.cache', 'llamacpp'));
@@ -168,5 +160,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { process.stderr.write(`bench:llamacpp: ${(e as Error).message}\n`); process.exit(1); });
+  scriptMain('bench:llamacpp', async () => process.exit(await main(process.argv.slice(2))));
 }
