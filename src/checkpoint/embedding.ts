@@ -4,7 +4,7 @@
 // every load; a prompt needs a few thousand rows, a decode step one.
 import fs from 'node:fs';
 import { LightVLMError } from '../errors.js';
-import { halfToFloat, type TensorEntry } from './safetensors.js';
+import { widenInto, type TensorEntry } from './safetensors.js';
 
 /** What the engine needs from an embedding table: rows copied out as fp32. */
 export interface EmbeddingTable {
@@ -45,15 +45,13 @@ function checkId(id: number, V: number): void {
 export class FileEmbedding implements EmbeddingTable {
   readonly vocab: number;
   readonly dim: number;
-  private readonly width: 2 | 4;
   private readonly buf: Buffer;
 
   constructor(private readonly e: TensorEntry) {
     if (e.shape.length !== 2) throw new LightVLMError(`the embedding table ${e.file} has shape ${JSON.stringify(e.shape)}, expected [vocab, hidden].`, 'E_CHECKPOINT');
     if (!['F32', 'BF16', 'F16'].includes(e.dtype)) throw new LightVLMError(`the embedding table has dtype ${e.dtype}; supported: F32, BF16, F16.`, 'E_UNSUPPORTED');
     [this.vocab, this.dim] = e.shape as [number, number];
-    this.width = e.dtype === 'F32' ? 4 : 2;
-    this.buf = Buffer.alloc(this.dim * this.width);
+    this.buf = Buffer.alloc(this.dim * (e.dtype === 'F32' ? 4 : 2));
   }
 
   copyRow(id: number, out: Float32Array, at: number): void {
@@ -78,16 +76,9 @@ export class FileEmbedding implements EmbeddingTable {
 
   private read(fd: number, id: number, out: Float32Array, at: number): void {
     checkId(id, this.vocab);
-    const { buf, dim: D } = this;
+    const { buf } = this;
     const pos = this.e.begin + id * buf.length;
     if (fs.readSync(fd, buf, 0, buf.length, pos) !== buf.length) throw new LightVLMError(`${this.e.file} ended while reading embedding row ${id}: the file is truncated or was changed. Re-download the checkpoint.`, 'E_CHECKPOINT');
-    if (this.width === 4) {
-      for (let j = 0; j < D; j++) out[at + j] = buf.readFloatLE(4 * j);
-    } else if (this.e.dtype === 'BF16') {
-      const u32 = new Uint32Array(out.buffer, out.byteOffset + 4 * at, D);
-      for (let j = 0; j < D; j++) u32[j] = buf.readUInt16LE(2 * j) << 16; // bf16 = upper half of an fp32
-    } else {
-      for (let j = 0; j < D; j++) out[at + j] = halfToFloat(buf.readUInt16LE(2 * j));
-    }
+    widenInto(this.e.dtype, buf, out, at);
   }
 }

@@ -135,22 +135,27 @@ export function openCheckpoint(dir: string): SafetensorsStore {
 
 /** Widens bf16 (upper 16 bits of an fp32) and IEEE fp16 to float32. */
 function toFloat32(dtype: string, buf: Buffer): Float32Array {
-  const n = dtype === 'F32' ? buf.length / 4 : buf.length / 2;
-  const out = new Float32Array(n);
-  if (dtype === 'F32') {
-    new Uint8Array(out.buffer).set(buf);
-  } else {
-    // A u16 view (little-endian hosts, as Node's platforms are) instead of readUInt16LE per value:
-    // ~5x faster, which is most of a bf16 checkpoint's load time.
-    const u16 = buf.byteOffset % 2 === 0 ? new Uint16Array(buf.buffer, buf.byteOffset, n) : new Uint16Array(Uint8Array.from(buf).buffer);
-    if (dtype === 'BF16') {
-      const u32 = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) u32[i] = u16[i]! << 16; // bf16 is the upper half of an fp32
-    } else {
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(u16[i]!);
-    }
-  }
+  const out = new Float32Array(dtype === 'F32' ? buf.length / 4 : buf.length / 2);
+  widenInto(dtype, buf, out, 0);
   return out;
+}
+
+/** Writes the F32 / BF16 / F16 values of `buf` as float32 into `out` from float offset `at`. */
+export function widenInto(dtype: string, buf: Uint8Array, out: Float32Array, at: number): void {
+  if (dtype === 'F32') {
+    new Uint8Array(out.buffer, out.byteOffset + 4 * at, buf.length).set(buf);
+    return;
+  }
+  const n = buf.length / 2;
+  // A u16 view (little-endian hosts, as Node's platforms are) instead of readUInt16LE per value:
+  // ~5x faster, which is most of a bf16 checkpoint's load time.
+  const u16 = buf.byteOffset % 2 === 0 ? new Uint16Array(buf.buffer, buf.byteOffset, n) : new Uint16Array(Uint8Array.from(buf).buffer);
+  if (dtype === 'BF16') {
+    const u32 = new Uint32Array(out.buffer, out.byteOffset + 4 * at, n);
+    for (let i = 0; i < n; i++) u32[i] = u16[i]! << 16; // bf16 is the upper half of an fp32
+  } else {
+    for (let i = 0; i < n; i++) out[at + i] = halfToFloat(u16[i]!);
+  }
 }
 
 export function halfToFloat(h: number): number {
