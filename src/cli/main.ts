@@ -3,6 +3,7 @@
 // and exit non-zero; nothing from inside ONNX Runtime reaches the terminal as a stack trace.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExitCode, LightVLMError } from '../errors.js';
@@ -82,7 +83,7 @@ function rerunWithShortArgv(args: string[]): void {
     process.stderr.write(`lightvlm: error: could not hand the ${args.length} arguments over (${e.message}); pass a long prompt with --prompt-file FILE or --prompt - instead. (E_INPUT)\n`);
     process.exit(ExitCode.USAGE);
   });
-  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 9)));
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
 }
 
 const handedOver = process.env[HANDOVER];
